@@ -222,14 +222,10 @@ func describe(n *yaml.Node) string {
 		switch n.ShortTag() {
 		case "!!null":
 			return "nothing"
-		case "!!bool":
-			return "a boolean"
-		case "!!int":
-			return "a number"
-		case "!!float":
-			return "a number"
+		case "!!str", "!!binary", "!!timestamp":
+			return fmt.Sprintf("%q", n.Value)
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return n.Value
 	}
 	return "an unknown node"
 }
@@ -386,7 +382,11 @@ func (d *decoder) boolean(n *yaml.Node, path string, v reflect.Value) {
 	}
 	var b bool
 	if r.ShortTag() != "!!bool" || r.Decode(&b) != nil {
-		d.errorf(n, path, "want true or false, got %s", describe(r))
+		hint := ""
+		if v := strings.ToLower(r.Value); v == "true" || v == "false" {
+			hint = ": remove the quotes"
+		}
+		d.errorf(n, path, "want true or false, got %s%s", describe(r), hint)
 		return
 	}
 	v.SetBool(b)

@@ -113,7 +113,7 @@ func (v *validator) document(doc *Document, broken map[string]bool) {
 	v.doc, v.broken = doc, broken
 	switch {
 	case doc.APIVersion == "" && !v.has("apiVersion"):
-		v.errorf("apiVersion", "apiVersion is missing: add \"apiVersion: %s\" at the top of the document", APIVersion)
+		v.errorf("apiVersion", "missing: add \"apiVersion: %s\" at the top of the document", APIVersion)
 	case doc.APIVersion != APIVersion:
 		v.errorf("apiVersion", "unsupported apiVersion %q: use %s", doc.APIVersion, APIVersion)
 	}
@@ -121,7 +121,7 @@ func (v *validator) document(doc *Document, broken map[string]bool) {
 		v.errorf("tenant", "%q is neither a tenant id (GUID) nor a domain name: write e.g. contoso.onmicrosoft.com or the directory id", doc.Tenant)
 	}
 	if !v.has("application") {
-		v.errorf("application", "application is missing: add an application mapping with at least a name")
+		v.errorf("application", "missing: add an application mapping with at least a name")
 	} else {
 		v.application(doc.Application)
 	}
@@ -265,10 +265,10 @@ func (v *validator) permissions(perms []Permission) {
 func (v *validator) permissionNames(path, api string, names []string, delegated bool) {
 	res, known := v.cat.Resource(api)
 	same, other := res.Roles, res.Scopes
-	kind, otherKind, otherList := "application", "delegated permission (scope)", "delegated"
+	kind, otherKind, otherList := "application", "a delegated permission (scope)", "delegated"
 	if delegated {
 		same, other = res.Scopes, res.Roles
-		kind, otherKind, otherList = "delegated", "application permission (app role)", "application"
+		kind, otherKind, otherList = "delegated", "an application permission (app role)", "application"
 	}
 	seen := map[string]string{}
 	for i, name := range names {
@@ -288,12 +288,16 @@ func (v *validator) permissionNames(path, api string, names []string, delegated 
 		if _, ok := findEntry(same, name); ok {
 			continue
 		}
-		if e, ok := findFold(other, name); ok {
-			v.errorf(p, "%s is a %s of %s; move it to %s", e.Value, otherKind, res.DisplayName, otherList)
+		if e, ok := findEntry(other, name); ok {
+			v.errorf(p, "%s is %s of %s; move it to %s", e.Value, otherKind, res.DisplayName, otherList)
 			continue
 		}
 		if e, ok := findFold(same, name); ok {
 			v.errorf(p, "unknown %s %s permission %q: did you mean %q? (permission names are case-sensitive)", res.DisplayName, kind, name, e.Value)
+			continue
+		}
+		if e, ok := findFold(other, name); ok {
+			v.errorf(p, "%q: %s is %s of %s (and names are case-sensitive); move it to %s", name, e.Value, otherKind, res.DisplayName, otherList)
 			continue
 		}
 		near := ClosestNames(name, entryValues(same), 1)
@@ -351,11 +355,14 @@ func (v *validator) durations(path string, s Secret) {
 	case v.has(path+".rotateBefore") && s.RotateBefore <= 0:
 		v.errorf(path+".rotateBefore", "must be greater than zero, e.g. 30d")
 	case lifetimeOK && s.EffectiveRotateBefore() >= s.EffectiveLifetime():
-		what := "lifetime"
-		if s.Lifetime == 0 {
-			what = "the default lifetime"
+		rotate, lifetime, at := "rotateBefore "+s.EffectiveRotateBefore().String(), "lifetime "+s.EffectiveLifetime().String(), path+".rotateBefore"
+		if s.RotateBefore == 0 {
+			rotate, at = "the default rotateBefore "+s.EffectiveRotateBefore().String(), path+".lifetime"
 		}
-		v.errorf(path+".rotateBefore", "%s is not shorter than %s %s, so every run would rotate: lower rotateBefore or raise lifetime", s.EffectiveRotateBefore(), what, s.EffectiveLifetime())
+		if s.Lifetime == 0 {
+			lifetime = "the default lifetime " + s.EffectiveLifetime().String()
+		}
+		v.errorf(at, "%s is not shorter than %s, so every run would rotate: lower rotateBefore or raise lifetime", rotate, lifetime)
 	}
 }
 
@@ -535,8 +542,7 @@ func (v *validator) acrossDocuments(docs []*Document) {
 				continue
 			}
 			v.doc, v.broken = doc, nil
-			where := f.doc.Source.Pos(f.path)
-			v.errorf(k[1], "this application is already declared in document %d (%s): declare each application once", f.doc.Source.Index+1, where)
+			v.errorf(k[1], "this application is already declared in document %d, line %d: declare each application once", f.doc.Source.Index+1, f.doc.Source.Pos(f.path).Line)
 			break
 		}
 	}
