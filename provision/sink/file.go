@@ -1,0 +1,126 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// File writes the credential's JSON document to a file readable by its owner only (0600).
+// The replacement is atomic: readers see the old document or the new one, never a partial
+// write, and a crash leaves no half-written file. A symbolic link at the path is followed and
+// its target replaced, so a link into a consumer's config directory keeps working.
+type File struct {
+	path     string // as configured, for Describe
+	resolved string // joined to the base directory
+	// rename is os.Rename; tests make it fail to check the temporary file is cleaned up.
+	rename func(oldpath, newpath string) error
+}
+
+// NewFile returns a sink for path; a relative path is taken relative to baseDir, or to the
+// current working directory when baseDir is empty. The parent directory must exist: provision
+// does not guess the ownership and mode a missing directory should have.
+func NewFile(path, baseDir string) *File {
+	return &File{path: path, resolved: resolvePath(path, baseDir), rename: os.Rename}
+}
+
+// Describe names the file as configured.
+func (f *File) Describe() string { return "file " + f.path }
+
+// Write replaces the file's content with c's document: a temporary file created 0600 in the
+// same directory, written, synced, renamed over the target, then the directory synced so the
+// rename itself survives a crash.
+func (f *File) Write(ctx context.Context, c Credential) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := c.Document()
+	if err != nil {
+		return err
+	}
+	target, err := f.target()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(target)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("create temporary file in %s: %w", dir, err)
+	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp already uses 0600; Chmod makes it so whatever umask stripped.
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("restrict temporary file: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write temporary file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("sync temporary file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close temporary file: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := f.rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("replace %s: %w", target, err)
+	}
+	renamed = true
+	return syncDir(dir)
+}
+
+// target resolves symbolic links and checks the parent directory exists, with errors that say
+// what to fix.
+func (f *File) target() (string, error) {
+	target := f.resolved
+	if fi, err := os.Lstat(target); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		resolved, err := filepath.EvalSymlinks(target)
+		if err != nil {
+			return "", fmt.Errorf("follow symbolic link %s: %w", target, err)
+		}
+		target = resolved
+	}
+	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+		return "", fmt.Errorf("%s is a directory", target)
+	}
+	dir := filepath.Dir(target)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("directory %s does not exist; create it first", dir)
+	case err != nil:
+		return "", fmt.Errorf("check directory %s: %w", dir, err)
+	case !fi.IsDir():
+		return "", fmt.Errorf("%s is not a directory", dir)
+	}
+	return target, nil
+}
+
+// syncDir makes a rename in dir durable. Go cannot sync a directory handle on Windows, so it
+// is skipped there.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+)
+
+// KeyVaultContentType is the contentType of a secret version provision writes: the value is
+// the bare client secret, which is what App Service Key Vault references, the CSI driver and
+// `az keyvault secret show` hand to applications.
+const KeyVaultContentType = "text/plain"
+
+// KeyVaultManagedBy is the managedBy tag on every version provision writes.
+const KeyVaultManagedBy = "provision"
+
+// keyVaultSuffixes are the Key Vault and Managed HSM DNS suffixes of Azure's clouds. A vault
+// elsewhere (a private test double) cannot pass azsecrets' check that the challenge resource
+// matches the vault host, so that check is turned off for it and only for it.
+func keyVaultSuffixes() []string {
+	return []string{
+		".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de",
+		".managedhsm.azure.net", ".managedhsm.azure.cn", ".managedhsm.usgovcloudapi.net",
+	}
+}
+
+// KeyVaultOptions tunes the Key Vault client; the zero value is right for production.
+type KeyVaultOptions struct {
+	// Transport sends the HTTP requests; nil means azcore's default. Tests point it at keyvaultsim.
+	Transport policy.Transporter
+	// Retry overrides azcore's retry policy (3 retries on 408, 429, 5xx, honouring Retry-After).
+	Retry policy.RetryOptions
+}
+
+// KeyVault stores the client secret as a new version of a Key Vault secret, with the
+// credential's expiry as the version's exp attribute and its identity in tags (keyId,
+// clientId, tenantId, credentialName, managedBy=provision), so the vault shows which Entra
+// credential each version is. Older versions are left alone: the vault keeps its history.
+type KeyVault struct {
+	vaultURL string
+	name     string
+	client   *azsecrets.Client
+}
+
+// NewKeyVault returns a sink for the secret name in the vault at vaultURL. cred must be able to
+// set secrets there (the "Key Vault Secrets Officer" role or a secrets/set access policy). The
+// token's audience comes from the vault's own challenge, so national clouds need nothing more.
+func NewKeyVault(vaultURL, name string, cred azcore.TokenCredential, opts KeyVaultOptions) (*KeyVault, error) {
+	u, err := url.Parse(vaultURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+		return nil, fmt.Errorf("key vault url %q: want https://<vault>.vault.azure.net", vaultURL)
+	}
+	if !validSecretName(name) {
+		return nil, fmt.Errorf("key vault secret name %q: want 1 to 127 letters, digits and dashes", name)
+	}
+	if cred == nil {
+		return nil, errors.New("key vault sink needs a credential")
+	}
+	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
+		ClientOptions:                        azcore.ClientOptions{Transport: opts.Transport, Retry: opts.Retry},
+		DisableChallengeResourceVerification: !isKeyVaultHost(u.Host),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create key vault client: %w", err)
+	}
+	return &KeyVault{vaultURL: strings.TrimSuffix(vaultURL, "/"), name: name, client: client}, nil
+}
+
+// Describe names the vault and secret.
+func (k *KeyVault) Describe() string { return "key vault " + k.vaultURL + " secret " + k.name }
+
+// Write sets a new version of the secret.
+func (k *KeyVault) Write(ctx context.Context, c Credential) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	value := c.Secret.Reveal()
+	contentType := KeyVaultContentType
+	enabled := true
+	expires := c.ExpiresAt.UTC()
+	tags := map[string]*string{}
+	for key, v := range map[string]string{
+		"keyId": c.KeyID, "clientId": c.ClientID, "tenantId": c.TenantID,
+		"credentialName": c.DisplayName, "managedBy": KeyVaultManagedBy,
+	} {
+		if v != "" {
+			v = truncate(v, 256) // Key Vault's limit on a tag value
+			tags[key] = &v
+		}
+	}
+	_, err := k.client.SetSecret(ctx, k.name, azsecrets.SetSecretParameters{
+		Value:            &value,
+		ContentType:      &contentType,
+		SecretAttributes: &azsecrets.SecretAttributes{Enabled: &enabled, Expires: &expires},
+		Tags:             tags,
+	}, nil)
+	if err != nil {
+		return scrub(fmt.Errorf("set secret %s: %w", k.name, responseError(err)), value)
+	}
+	return nil
+}
+
+// responseError shortens azcore's multi-line response dump to the status, code and message a
+// user acts on ("403 Forbidden: ... does not have secrets set permission").
+func responseError(err error) error {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.RawResponse == nil {
+		return err
+	}
+	msg := re.RawResponse.Status
+	if body, perr := runtime.Payload(re.RawResponse); perr == nil {
+		var e struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+			msg += " (" + e.Error.Code + "): " + e.Error.Message
+		}
+	}
+	return &vaultError{msg: "key vault answered " + msg, err: re}
+}
+
+// vaultError is a short message over the *azcore.ResponseError it came from.
+type vaultError struct {
+	msg string
+	err error
+}
+
+func (e *vaultError) Error() string { return e.msg }
+
+func (e *vaultError) Unwrap() error { return e.err }
+
+func isKeyVaultHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	for _, s := range keyVaultSuffixes() {
+		if strings.HasSuffix(host, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// validSecretName is Key Vault's rule for object names: 1–127 letters, digits and dashes.
+func validSecretName(name string) bool {
+	if name == "" || len(name) > 127 {
+		return false
+	}
+	for _, c := range name {
+		if c != '-' && (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,76 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/provisionhq/provision/provision/sensitive"
+)
+
+// scrubbedError is an error whose text had a secret replaced by the mask. It does not unwrap
+// to the original, whose text still holds the value, but still answers errors.Is for the
+// context errors callers branch on.
+type scrubbedError struct {
+	msg   string
+	cause error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+
+func (e *scrubbedError) Is(target error) bool {
+	return (target == context.Canceled || target == context.DeadlineExceeded) && errors.Is(e.cause, target)
+}
+
+// scrub returns err unchanged when its text does not hold secret, else an error whose text
+// has every spelling of secret replaced by the mask.
+func scrub(err error, secret string) error {
+	if err == nil || secret == "" {
+		return err
+	}
+	msg := err.Error()
+	clean := scrubText(msg, secret)
+	if clean == msg {
+		return err
+	}
+	return &scrubbedError{msg: clean, cause: err}
+}
+
+// scrubText replaces secret in text, raw and in the escaped forms a program is likely to print
+// it in (JSON string, Go quoting, URL query encoding).
+func scrubText(text, secret string) string {
+	if secret == "" {
+		return text
+	}
+	quoted := strconv.Quote(secret)
+	forms := []string{secret, jsonEscaped(secret), quoted[1 : len(quoted)-1], url.QueryEscape(secret)}
+	for _, f := range forms {
+		if f != "" {
+			text = strings.ReplaceAll(text, f, sensitive.Mask)
+		}
+	}
+	return text
+}
+
+// jsonEscaped is secret as it appears inside a JSON string.
+func jsonEscaped(secret string) string {
+	b, err := json.Marshal(secret)
+	if err != nil || len(b) < 2 {
+		return ""
+	}
+	return string(b[1 : len(b)-1])
+}
+
+// trimPartial removes a trailing piece of text that is the start of secret (at least four
+// characters), left behind when output capture was cut in the middle of the value.
+func trimPartial(text, secret string) string {
+	for n := min(len(secret)-1, len(text)); n >= 4; n-- {
+		if strings.HasSuffix(text, secret[:n]) {
+			return text[:len(text)-n] + sensitive.Mask
+		}
+	}
+	return text
+}
