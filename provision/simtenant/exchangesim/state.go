@@ -158,3 +158,20 @@ func firstNonEmpty(v ...string) string {
 	}
 	return ""
 }
+
+// StaticDirectory is a fixed list of recipients, for tests and benchmarks. An identity
+// matches a recipient's Identity, Name, PrimarySmtpAddress, UserPrincipalName,
+// ExternalDirectoryObjectId or Guid, ignoring case.
+type StaticDirectory []Recipient
+
+// FindRecipient returns the first recipient identity names.
+func (d StaticDirectory) FindRecipient(identity string) (Recipient, bool) {
+	for _, r := range d {
+		for _, k := range []string{r.Identity, r.Name, r.PrimarySmtpAddress, r.UserPrincipalName, r.ExternalDirectoryObjectId, r.Guid} {
+			if k != "" && strings.EqualFold(k, identity) {
+				return r, true
+			}
+		}
+	}
+	return Recipient{}, false
+}
