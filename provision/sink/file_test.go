@@ -178,3 +178,56 @@ func TestFileFollowsSymlink(t *testing.T) {
 		t.Errorf("link target not updated: %s", got)
 	}
 }
+
+func TestWriteAllRevertsFile(t *testing.T) {
+	cases := []struct {
+		reason  string
+		before  []byte // nil: no file before
+		wantAft []byte // nil: no file after
+	}{
+		{"a replaced file gets its previous document back", []byte(`{"secret":"previous, still valid"}`), []byte(`{"secret":"previous, still valid"}`)},
+		{"a file that did not exist is removed again", nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.reason, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "creds.json")
+			if tc.before != nil {
+				if err := os.WriteFile(path, tc.before, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			unrevertable := &fakeSink{name: "vault"}
+			file := NewFile(path, "")
+			failing := &fakeSink{name: "exec ./push.sh", err: errors.New("exit status 1")}
+			err := WriteAll(context.Background(), []Sink{unrevertable, file, failing}, testCredential())
+			var we *WriteError
+			if !errors.As(err, &we) {
+				t.Fatalf("error = %v, want a *WriteError", err)
+			}
+			got := map[string]any{"sink": we.Sink, "written": we.Written, "reverted": we.Reverted, "revertErr": we.RevertErr}
+			want := map[string]any{
+				"sink": "exec ./push.sh", "written": []string{"vault", "file " + path},
+				"reverted": []string{"file " + path}, "revertErr": error(nil),
+			}
+			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b error) bool { return a == b })); diff != "" {
+				t.Errorf("write error (-want +got):\n%s", diff)
+			}
+			after, err := os.ReadFile(path)
+			if tc.wantAft == nil {
+				if !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("file still there after revert (%v): %s", err, after)
+				}
+			} else if string(after) != string(tc.wantAft) {
+				t.Errorf("after revert = %s, want %s", after, tc.wantAft)
+			}
+			var left []string
+			if tc.wantAft != nil {
+				left = []string{"creds.json"}
+			}
+			if diff := cmp.Diff(left, dirEntries(t, dir)); diff != "" {
+				t.Errorf("directory after revert (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -103,12 +104,24 @@ func FromStore(store manifests.SecretStore, deps Deps) ([]Sink, error) {
 	return sinks, nil
 }
 
-// WriteError says which sink refused a credential and which had already received it, so the
-// caller can tell the user that those now hold a value it is about to remove.
+// Reverter is implemented by sinks that can put back what they held before their last Write,
+// so a delivery that fails half-way does not leave a consumer with a value about to be
+// removed. Only the file sink can: a vault version, a command's effects and an Actions output
+// cannot be taken back.
+type Reverter interface {
+	// Revert undoes the last successful Write; it is a no-op if there was none.
+	Revert(ctx context.Context) error
+}
+
+// WriteError says which sink refused a credential, which had already received it, and which of
+// those were restored, so the caller can tell the user which still hold a value it is about to
+// remove (Written minus Reverted).
 type WriteError struct {
-	Sink    string   // Describe of the failing sink
-	Written []string // Describe of the sinks written before it, in order
-	Err     error    // the sink's error, value scrubbed
+	Sink      string   // Describe of the failing sink
+	Written   []string // Describe of the sinks written before it, in order
+	Reverted  []string // those of Written whose previous content was put back
+	Err       error    // the sink's error, value scrubbed
+	RevertErr error    // what went wrong putting previous content back, if anything
 }
 
 // Error names the failing sink.
@@ -117,8 +130,9 @@ func (e *WriteError) Error() string { return "write secret to " + e.Sink + ": " 
 // Unwrap returns the sink's (scrubbed) error.
 func (e *WriteError) Unwrap() error { return e.Err }
 
-// WriteAll writes c to every sink in order and stops at the first failure with a *WriteError.
-// The caller must not retire older secrets unless it returns nil.
+// WriteAll writes c to every sink in order and stops at the first failure with a *WriteError,
+// after reverting the sinks already written that can be (newest first). The caller must not
+// retire older secrets unless it returns nil.
 func WriteAll(ctx context.Context, sinks []Sink, c Credential) error {
 	if len(sinks) == 0 {
 		return errNoSinks
@@ -126,12 +140,29 @@ func WriteAll(ctx context.Context, sinks []Sink, c Credential) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	var written []string
-	for _, s := range sinks {
-		if err := s.Write(ctx, c); err != nil {
-			return &WriteError{Sink: s.Describe(), Written: written, Err: scrub(err, c.Secret.Reveal())}
+	secret := c.Secret.Reveal()
+	for i, s := range sinks {
+		err := s.Write(ctx, c)
+		if err == nil {
+			continue
 		}
-		written = append(written, s.Describe())
+		we := &WriteError{Sink: s.Describe(), Err: scrub(err, secret)}
+		var revertErrs []error
+		for j := i - 1; j >= 0; j-- {
+			we.Written = append([]string{sinks[j].Describe()}, we.Written...)
+			r, ok := sinks[j].(Reverter)
+			if !ok {
+				continue
+			}
+			// Reverting must happen even when ctx is what failed the write.
+			if err := r.Revert(context.WithoutCancel(ctx)); err != nil {
+				revertErrs = append(revertErrs, fmt.Errorf("restore %s: %w", sinks[j].Describe(), err))
+				continue
+			}
+			we.Reverted = append([]string{sinks[j].Describe()}, we.Reverted...)
+		}
+		we.RevertErr = scrub(errors.Join(revertErrs...), secret)
+		return we
 	}
 	return nil
 }
