@@ -67,7 +67,8 @@ var ErrForeignRows = errors.New("exchange returned permissions of another recipi
 // Options configures a Client.
 type Options struct {
 	// Endpoint is the Exchange Online base URL (PROVISION_EXCHANGE_ENDPOINT); "" means
-	// DefaultEndpoint. Tokens are requested for "<Endpoint>/.default".
+	// DefaultEndpoint. It may carry a path prefix (the simulated tenant serves Exchange under
+	// /exchange). Tokens are requested for "<Endpoint>/.default".
 	Endpoint string
 	// TenantID is the tenant GUID or its initial domain, placed in the URL path. Required.
 	TenantID string
@@ -140,7 +141,7 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{
 		endpoint:     ep,
-		scope:        ep.Scheme + "://" + ep.Host + "/.default",
+		scope:        ep.String() + "/.default",
 		tenant:       opts.TenantID,
 		cred:         opts.Credential,
 		clock:        opts.Clock,
@@ -165,7 +166,8 @@ func New(opts Options) (*Client, error) {
 	if c.maxDelay <= 0 {
 		c.maxDelay = DefaultMaxDelay
 	}
-	hc := &http.Client{}
+	// Without a caller's client, bound each exchange: a cmdlet that hangs must not hang a run.
+	hc := &http.Client{Timeout: 2 * time.Minute}
 	if opts.HTTPClient != nil {
 		copied := *opts.HTTPClient
 		hc = &copied

@@ -508,3 +508,21 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("a valid configuration: %v", err)
 	}
 }
+
+func TestEndpointWithPathPrefix(t *testing.T) {
+	sim := exchangesim.New(testDirectory(), nil, exchangesim.Options{})
+	inner := mount(t, sim)
+	ts := httptest.NewTLSServer(http.StripPrefix("/exchange", inner.Config.Handler))
+	defer ts.Close()
+	cred := &credential{token: adminToken}
+	c, err := New(Options{Endpoint: ts.URL + "/exchange/", TenantID: tenantID, Credential: cred, HTTPClient: ts.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetRecipient(context.Background(), "bob"); err != nil {
+		t.Fatalf("GetRecipient under /exchange: %v", err)
+	}
+	if diff := cmp.Diff([]string{ts.URL + "/exchange/.default"}, cred.scopes); diff != "" {
+		t.Errorf("token scope (-want +got): the audience is the endpoint, path included:\n%s", diff)
+	}
+}
