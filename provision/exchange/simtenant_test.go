@@ -1,0 +1,65 @@
+package exchange
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/simtenant"
+)
+
+// TestAgainstSimulatedTenant runs the Send-As cycle through the whole simulated tenant: a
+// real azidentity credential gets an Exchange token from its authority, and the tenant
+// authorises the call from the token's roles before handing it to exchangesim.
+func TestAgainstSimulatedTenant(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tenant, err := simtenant.New(simtenant.Options{Clock: clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptestTLS(t, tenant)
+	tid, cid, secret := tenant.OperatorCredentials()
+	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
+			Transport: srv.Client(), Retry: policy.RetryOptions{MaxRetries: -1}},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Endpoint: srv.URL + "/exchange", TenantID: tid, Credential: cred, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mailbox = "jm@office.openfire.pro"
+	for _, tr := range []string{"jojo@office.openfire.pro", "compta@office.openfire.pro"} {
+		if err := c.AddSendAs(ctx, mailbox, tr); err != nil {
+			t.Fatalf("AddSendAs(%s): %v", tr, err)
+		}
+	}
+	got, err := c.SendAsTrustees(ctx, mailbox)
+	if err != nil {
+		t.Fatalf("SendAsTrustees: %v", err)
+	}
+	want := []string{"jojo@office.openfire.pro", "compta@office.openfire.pro"}
+	var addrs []string
+	for _, tr := range got {
+		addrs = append(addrs, tr.Address)
+	}
+	if diff := cmp.Diff(want, addrs); diff != "" {
+		t.Errorf("trustee addresses (-want +got):\n%s", diff)
+	}
+	if err := c.RemoveSendAs(ctx, mailbox, "compta@office.openfire.pro"); err != nil {
+		t.Fatalf("RemoveSendAs: %v", err)
+	}
+	if _, err := c.SendAsTrustees(ctx, "nobody@office.openfire.pro"); !IsNotFound(err) {
+		t.Errorf("unknown mailbox: error %v, want IsNotFound", err)
+	}
+}
