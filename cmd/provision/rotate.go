@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// rotateOptions are the flags of `provision rotate`.
+type rotateOptions struct {
+	force       bool
+	autoApprove bool
+	dryRun      bool
+}
+
+func newRotateCmd(f *factory, g *globalOptions) *cobra.Command {
+	o := &rotateOptions{}
+	cmd := &cobra.Command{
+		Use:   "rotate FILE|DIR...",
+		Short: "Create, deliver and rotate the manifests' client secrets, and nothing else",
+		Long: `Reconcile only the secrets part of the manifests: create a missing secret, rotate one whose
+newest credential expires within rotateBefore (add new, write every sink, verify, then retire
+older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return notYet("rotate")
+		},
+	}
+	cmd.Flags().BoolVar(&o.force, "force", false, "rotate now, whatever the expiry")
+	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "rotate without asking for confirmation (for CI)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only show what would be rotated")
+	return cmd
+}
