@@ -94,7 +94,7 @@ func (e *Exec) Write(ctx context.Context, c Credential) error {
 	if shown := lastBytes(strings.TrimSpace(output), execOutputShown); shown != "" {
 		msg += "; output:\n" + shown
 	}
-	return &scrubbedError{msg: scrubText(msg, secret), cause: ctxCause(ctx, err)}
+	return newScrubbedError(scrubText(msg, secret), ctxCause(ctx, err))
 }
 
 // ctxCause keeps context errors recognisable with errors.Is after scrubbing.

@@ -24,13 +24,13 @@ const KeyVaultContentType = "text/plain"
 // KeyVaultManagedBy is the managedBy tag on every version provision writes.
 const KeyVaultManagedBy = "provision"
 
-// keyVaultSuffixes are the Key Vault and Managed HSM DNS suffixes of Azure's clouds. A vault
+// keyVaultSuffixes are the Key Vault DNS suffixes of Azure's clouds (Managed HSM holds no
+// secrets, so its suffixes are not listed). A vault
 // elsewhere (a private test double) cannot pass azsecrets' check that the challenge resource
 // matches the vault host, so that check is turned off for it and only for it.
 func keyVaultSuffixes() []string {
 	return []string{
 		".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de",
-		".managedhsm.azure.net", ".managedhsm.azure.cn", ".managedhsm.usgovcloudapi.net",
 	}
 }
 
@@ -110,14 +110,33 @@ func (k *KeyVault) Write(ctx context.Context, c Credential) error {
 	return nil
 }
 
-// responseError shortens azcore's multi-line response dump to the status, code and message a
-// user acts on ("403 Forbidden: ... does not have secrets set permission").
+// KeyVaultError is a refusal from the vault, shortened from azcore's multi-line response dump
+// to what a user acts on. It keeps no reference to the HTTP exchange, whose request carried the
+// value.
+type KeyVaultError struct {
+	StatusCode int    // e.g. 403
+	Status     string // e.g. "403 Forbidden"
+	ErrorCode  string // Key Vault's error.code, e.g. "Forbidden"
+	Message    string // Key Vault's error.message
+}
+
+// Error reads "key vault answered 403 Forbidden (Forbidden): <message>".
+func (e *KeyVaultError) Error() string {
+	msg := "key vault answered " + e.Status
+	if e.ErrorCode != "" || e.Message != "" {
+		msg += " (" + e.ErrorCode + "): " + e.Message
+	}
+	return msg
+}
+
+// responseError turns an *azcore.ResponseError into a *KeyVaultError; other errors (transport,
+// token) pass through.
 func responseError(err error) error {
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) || re.RawResponse == nil {
 		return err
 	}
-	msg := re.RawResponse.Status
+	out := &KeyVaultError{StatusCode: re.StatusCode, Status: re.RawResponse.Status, ErrorCode: re.ErrorCode}
 	if body, perr := runtime.Payload(re.RawResponse); perr == nil {
 		var e struct {
 			Error struct {
@@ -125,22 +144,15 @@ func responseError(err error) error {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-			msg += " (" + e.Error.Code + "): " + e.Error.Message
+		if json.Unmarshal(body, &e) == nil {
+			out.Message = e.Error.Message
+			if e.Error.Code != "" {
+				out.ErrorCode = e.Error.Code
+			}
 		}
 	}
-	return &vaultError{msg: "key vault answered " + msg, err: re}
+	return out
 }
-
-// vaultError is a short message over the *azcore.ResponseError it came from.
-type vaultError struct {
-	msg string
-	err error
-}
-
-func (e *vaultError) Error() string { return e.msg }
-
-func (e *vaultError) Unwrap() error { return e.err }
 
 func isKeyVaultHost(hostport string) bool {
 	host := hostport

@@ -187,9 +187,13 @@ func TestKeyVaultErrors(t *testing.T) {
 			if err == nil || err.Error() != tc.wantErr {
 				t.Fatalf("error = %v, want %q", err, tc.wantErr)
 			}
+			var kve *KeyVaultError
+			if !errors.As(err, &kve) || kve.StatusCode == 0 {
+				t.Errorf("no *KeyVaultError with a status in %v", err)
+			}
 			var re *azcore.ResponseError
-			if !errors.As(err, &re) {
-				t.Errorf("the *azcore.ResponseError is not reachable with errors.As")
+			if errors.As(err, &re) {
+				t.Errorf("the raw azcore response, whose request carried the value, is reachable")
 			}
 		})
 	}

@@ -11,19 +11,29 @@ import (
 	"github.com/provisionhq/provision/provision/sensitive"
 )
 
-// scrubbedError is an error whose text had a secret replaced by the mask. It does not unwrap
-// to the original, whose text still holds the value, but still answers errors.Is for the
-// context errors callers branch on.
+// scrubbedError is an error whose text had a secret replaced by the mask. It keeps nothing of
+// the original, whose text still holds the value (not even for %#v or errors.As), except
+// which context error it was, so callers can still branch on cancellation.
 type scrubbedError struct {
-	msg   string
-	cause error
+	msg    string
+	ctxErr error // context.Canceled, context.DeadlineExceeded or nil
+}
+
+// newScrubbedError returns an error with text msg that answers errors.Is like cause does for
+// the context errors.
+func newScrubbedError(msg string, cause error) *scrubbedError {
+	e := &scrubbedError{msg: msg}
+	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(cause, c) {
+			e.ctxErr = c
+		}
+	}
+	return e
 }
 
 func (e *scrubbedError) Error() string { return e.msg }
 
-func (e *scrubbedError) Is(target error) bool {
-	return (target == context.Canceled || target == context.DeadlineExceeded) && errors.Is(e.cause, target)
-}
+func (e *scrubbedError) Is(target error) bool { return e.ctxErr != nil && target == e.ctxErr }
 
 // scrub returns err unchanged when its text does not hold secret, else an error whose text
 // has every spelling of secret replaced by the mask.
@@ -36,7 +46,7 @@ func scrub(err error, secret string) error {
 	if clean == msg {
 		return err
 	}
-	return &scrubbedError{msg: clean, cause: err}
+	return newScrubbedError(clean, err)
 }
 
 // scrubText replaces secret in text, raw and in the escaped forms a program is likely to print

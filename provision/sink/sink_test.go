@@ -16,6 +16,7 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/sensitive"
+	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
 )
 
 // testSecret looks like a Graph secretText (40 characters of letters, digits and ~._-).
@@ -365,5 +366,45 @@ func TestFromStoreRelativeFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(base, "creds.json")); err != nil {
 		t.Errorf("relative file not written under the base directory: %v", err)
+	}
+}
+
+// TestNoErrorLeaks makes every kind of sink fail in a way that puts the value near the error
+// (a child echoing it, a vault refusing, a missing directory, a bad environment) and checks no
+// error text holds it.
+func TestNoErrorLeaks(t *testing.T) {
+	sim := keyvaultsim.New(keyvaultsim.Options{})
+	vaultURL, client := vaultAt(t, sim, "")
+	sim.InjectFault(keyvaultsim.Fault{Status: 503, Count: 100})
+	kv, err := NewKeyVault(vaultURL, "s", &fakeCredential{}, KeyVaultOptions{Transport: client, Retry: fastRetry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo, err := NewExec([]string{os.Args[0]}, "", helperEnviron("echo-fail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(t.TempDir(), "missing", "out")
+	gh, err := NewGitHubOutput(func(k string) string {
+		return map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outFile}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Sink{kv, echo, gh, NewFile(filepath.Join(t.TempDir(), "missing", "c.json"), "")} {
+		t.Run(s.Describe(), func(t *testing.T) {
+			direct := s.Write(context.Background(), testCredential())
+			all := WriteAll(context.Background(), []Sink{s}, testCredential())
+			for _, err := range []error{direct, all} {
+				if err == nil {
+					t.Fatal("the sink did not fail")
+				}
+				for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+					if strings.Contains(text, testSecret) {
+						t.Errorf("error leaked the secret: %s", text)
+					}
+				}
+			}
+		})
 	}
 }
