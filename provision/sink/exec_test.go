@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/provisionhq/provision/manifests"
 )
 
 // helperEnviron is a parent environment with provision's own credentials in it and the mode
@@ -137,5 +139,23 @@ func TestHeadBufferAndTail(t *testing.T) {
 	}
 	if got := lastBytes("line1\nline2\nline3", 8); got != "…line3" {
 		t.Errorf("lastBytes = %q, want the last whole line", got)
+	}
+}
+
+func TestExecRelativeCommandFromBaseDir(t *testing.T) {
+	base := t.TempDir()
+	if err := os.Symlink(os.Args[0], filepath.Join(base, "push.sh")); err != nil {
+		t.Skipf("no symlinks here: %v", err)
+	}
+	out := t.TempDir()
+	sinks, err := FromStore(manifests.SecretStore{Exec: []string{"./push.sh", out}}, Deps{BaseDir: base, Environ: helperEnviron("record")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAll(context.Background(), sinks, testCredential()); err != nil {
+		t.Fatalf("WriteAll: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "stdin.json")); err != nil {
+		t.Errorf("./push.sh was not run from the base directory: %v", err)
 	}
 }

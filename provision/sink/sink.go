@@ -70,7 +70,8 @@ func (d Deps) withDefaults() Deps {
 // written: Key Vault first (a remote write, the likeliest to be refused), then the file, then
 // the exec command (so a script that reloads a consumer finds the file and vault already
 // updated), then the GitHub Actions output. It fails before anything is created if a sink
-// cannot work here, such as githubOutput outside GitHub Actions.
+// cannot work here, such as githubOutput outside GitHub Actions. Build sinks per secret and
+// per apply: a sink remembers its last write (for Revert) and is not safe for concurrent use.
 func FromStore(store manifests.SecretStore, deps Deps) ([]Sink, error) {
 	if store.Empty() {
 		return nil, errNoSinks
