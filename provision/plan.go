@@ -211,6 +211,9 @@ type Target struct {
 	ID string
 	// AppID is the application's client id when it exists already.
 	AppID string
+	// ServicePrincipalID is the application's service principal when it exists already: the
+	// client of its grants and the principal of its app role assignments.
+	ServicePrincipalID string
 
 	// Application is the request body of an application create, update or adoption.
 	Application *ApplicationSpec

@@ -57,6 +57,12 @@ func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warn
 
 	for i := range changes {
 		changes[i].Target.App = want.Address
+		if app != nil {
+			changes[i].Target.AppID = app.AppID
+		}
+		if sp != nil {
+			changes[i].Target.ServicePrincipalID = sp.ID
+		}
 	}
 	SortChanges(changes)
 	return changes, warnings, nil

@@ -1,0 +1,65 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/graph"
+)
+
+// Engine observes a tenant, plans and applies. Graph is required.
+type Engine struct {
+	// Graph is the Graph client, with its middleware (retry on throttling, redirect,
+	// compression) already set up; the engine adds the retries Graph's eventual consistency
+	// calls for, through Graph.Retry.
+	Graph *graph.Client
+	// Clock paces the engine's own waits (retried $batch items); nil means the Graph
+	// client's clock.
+	Clock clock.Clock
+}
+
+func (e *Engine) clock() clock.Clock {
+	if e.Clock != nil {
+		return e.Clock
+	}
+	if c := e.Graph.Clock(); c != nil {
+		return c
+	}
+	return clock.Real{}
+}
+
+// Plan observes the tenant for every document and plans each one. Problems with the
+// manifests against this tenant (unknown permission, ambiguous name) come back together as
+// one manifests.Diagnostics; other errors are Graph failures.
+func (e *Engine) Plan(ctx context.Context, docs []*manifests.Document) (*Plan, error) {
+	wants := make([]Desired, len(docs))
+	for i, d := range docs {
+		wants[i] = DesiredFromDocument(d)
+	}
+	observed, err := e.observe(ctx, wants)
+	if err != nil {
+		return nil, fmt.Errorf("observe tenant: %w", err)
+	}
+	p := &Plan{FormatVersion: FormatVersion, Changes: []Change{}, Warnings: []Warning{}}
+	var probs manifests.Diagnostics
+	for i, w := range wants {
+		changes, warnings, err := PlanDocument(w, observed[i], PlanOptions{Now: e.clock().Now()})
+		var d manifests.Diagnostics
+		switch {
+		case errors.As(err, &d):
+			probs = append(probs, d...)
+		case err != nil:
+			return nil, err
+		}
+		p.Changes = append(p.Changes, changes...)
+		p.Warnings = append(p.Warnings, warnings...)
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	SortChanges(p.Changes)
+	return p, nil
+}
