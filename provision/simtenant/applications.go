@@ -1,0 +1,408 @@
+package simtenant
+
+import (
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func (t *Tenant) routeApplications(rq *request, segs []seg) *response {
+	k := t.kinds.application
+	root := segs[0]
+	if !root.keyed {
+		if len(segs) == 2 && segs[1].name == "$count" {
+			if !t.canReadApps(rq) {
+				return rq.denied()
+			}
+			return t.countCollection(rq, k, t.dir.Applications)
+		}
+		if len(segs) > 1 {
+			return rq.noRoute(segs[1].name)
+		}
+		switch rq.method {
+		case http.MethodGet:
+			if !t.canReadApps(rq) {
+				return rq.denied()
+			}
+			items, errResp := rq.filterItems(k, t.visibleItems(t.dir.Applications))
+			if errResp != nil {
+				return errResp
+			}
+			return rq.listResponse(k, "applications", items)
+		case http.MethodPost:
+			return t.createApplication(rq, "")
+		}
+		return rq.methodNotAllowed()
+	}
+	if len(segs) == 1 && rq.method == http.MethodPatch && strings.EqualFold(root.keyProp, "uniqueName") {
+		return t.upsertApplication(rq, root.key)
+	}
+	app, errResp := t.lookup(rq, t.dir.Applications, root, "appId", "uniqueName")
+	if errResp != nil {
+		return errResp
+	}
+	if len(segs) == 1 {
+		switch rq.method {
+		case http.MethodGet:
+			if !t.canReadApps(rq) {
+				return rq.denied()
+			}
+			return rq.entityResponse(http.StatusOK, k, "applications", app)
+		case http.MethodPatch:
+			return t.updateApplication(rq, app)
+		case http.MethodDelete:
+			if !t.canWriteApp(rq, app) {
+				return rq.denied()
+			}
+			t.deleteApplication(app)
+			return noContent()
+		}
+		return rq.methodNotAllowed()
+	}
+	if len(segs) == 2 && rq.method == http.MethodPost {
+		switch {
+		case is(segs[1], "addPassword"):
+			return t.addPassword(rq, app)
+		case is(segs[1], "removePassword"):
+			return t.removePassword(rq, app)
+		}
+	}
+	return rq.noRoute(segs[len(segs)-1].name)
+}
+
+func (t *Tenant) canReadApps(rq *request) bool {
+	return rq.caller.can("Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
+		"Directory.ReadWrite.All", "Application.ReadWrite.OwnedBy")
+}
+
+// canWriteApp: Application.ReadWrite.All, or Application.ReadWrite.OwnedBy on an app the caller owns.
+func (t *Tenant) canWriteApp(rq *request, app *entry) bool {
+	if rq.caller.can("Application.ReadWrite.All", "Directory.ReadWrite.All") {
+		return true
+	}
+	return rq.caller.can("Application.ReadWrite.OwnedBy") && slices.Contains(t.dir.Owners[app.id()], rq.caller.spID)
+}
+
+// upsertApplication is PATCH /applications(uniqueName='…'): 201 with the new app under
+// Prefer: create-if-missing, 204 when it existed, 404 without the header.
+func (t *Tenant) upsertApplication(rq *request, uniqueName string) *response {
+	existing := findBy(t.dir.Applications, "uniqueName", uniqueName)
+	if existing != nil && t.visible(existing) {
+		return t.updateApplication(rq, existing)
+	}
+	if !strings.Contains(strings.ToLower(rq.header.Get("Prefer")), "create-if-missing") {
+		return rq.notFound(uniqueName)
+	}
+	if existing != nil {
+		// Written moments ago, not replicated here yet: the create collides with it.
+		return rq.graphError(http.StatusConflict, codeDuplicate, "Another object with the same value for property uniqueName already exists.")
+	}
+	return t.createApplication(rq, uniqueName)
+}
+
+func (t *Tenant) createApplication(rq *request, uniqueName string) *response {
+	if !rq.caller.can("Application.ReadWrite.All", "Application.ReadWrite.OwnedBy", "AppRegistration.Create", "Directory.ReadWrite.All") {
+		return rq.denied()
+	}
+	k := t.kinds.application
+	body, errResp := rq.decodeBody()
+	if errResp != nil {
+		return errResp
+	}
+	if errResp := rq.checkProps(k, body); errResp != nil {
+		return errResp
+	}
+	if s, ok := body["displayName"].(string); !ok || strings.TrimSpace(s) == "" {
+		return rq.badRequest("Invalid value specified for property 'displayName' of resource 'Application'.")
+	}
+	if len(asList(body["passwordCredentials"])) > 0 {
+		return rq.badRequest("Adding passwordCredentials when creating an application is not supported; use the addPassword action.")
+	}
+	for _, ro := range []string{"id", "appId", "publisherDomain", "createdDateTime"} {
+		if _, ok := body[ro]; ok {
+			return rq.badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", ro))
+		}
+	}
+	if uniqueName != "" {
+		if u, ok := body["uniqueName"].(string); ok && u != uniqueName {
+			return rq.badRequest("Property 'uniqueName' in the body does not match the key in the request URI.")
+		}
+		body["uniqueName"] = uniqueName
+	}
+	if u, ok := body["uniqueName"].(string); ok && findBy(t.dir.Applications, "uniqueName", u) != nil {
+		return rq.graphError(http.StatusConflict, codeDuplicate, "Another object with the same value for property uniqueName already exists.")
+	}
+	props := t.applicationDefaults(body)
+	mergePatch(props, body)
+	props["id"], props["appId"] = uuid.NewString(), uuid.NewString()
+	props["createdDateTime"] = timestamp(rq.now)
+	props["publisherDomain"] = t.dir.Domain
+	props["createdByAppId"] = rq.caller.clientID
+	if errResp := t.validateApplication(rq, props, nil); errResp != nil {
+		return errResp
+	}
+	app := t.dir.add(t.dir.Applications, props, rq.now)
+	t.dir.Owners[app.id()] = []string{rq.caller.spID}
+	resp := rq.entityResponse(http.StatusCreated, k, "applications", app)
+	resp.header.Set("Location", fmt.Sprintf("https://graph.microsoft.com/v2/%s/directoryObjects/%s/Microsoft.DirectoryServices.Application", t.dir.TenantID, app.id()))
+	return resp
+}
+
+// applicationDefaults is a new application as the service fills it in (reference §4.12).
+func (t *Tenant) applicationDefaults(body map[string]any) map[string]any {
+	p := t.kinds.application.newDefaults()
+	audience, _ := body["signInAudience"].(string)
+	if audience == "" {
+		audience = "AzureADandPersonalMicrosoftAccount"
+	}
+	var tokenVersion any
+	if strings.Contains(audience, "Personal") {
+		tokenVersion = float64(2)
+	}
+	p["signInAudience"] = audience
+	p["api"] = map[string]any{"acceptMappedClaims": nil, "knownClientApplications": []any{}, "oauth2PermissionScopes": []any{},
+		"preAuthorizedApplications": []any{}, "requestedAccessTokenVersion": tokenVersion}
+	p["info"] = map[string]any{"logoUrl": nil, "marketingUrl": nil, "privacyStatementUrl": nil, "supportUrl": nil, "termsOfServiceUrl": nil}
+	p["parentalControlSettings"] = map[string]any{"countriesBlockedForMinors": []any{}, "legalAgeGroupRule": "Allow"}
+	p["publicClient"] = map[string]any{"redirectUris": []any{}}
+	p["spa"] = map[string]any{"redirectUris": []any{}}
+	p["web"] = map[string]any{"homePageUrl": nil, "logoutUrl": nil, "redirectUris": []any{}, "redirectUriSettings": []any{},
+		"implicitGrantSettings": map[string]any{"enableAccessTokenIssuance": false, "enableIdTokenIssuance": false}}
+	p["verifiedPublisher"] = map[string]any{"displayName": nil, "verifiedPublisherId": nil, "addedDateTime": nil}
+	p["oauth2RequirePostResponse"] = false
+	return p
+}
+
+func (t *Tenant) updateApplication(rq *request, app *entry) *response {
+	if !t.canWriteApp(rq, app) {
+		return rq.denied()
+	}
+	k := t.kinds.application
+	body, errResp := rq.decodeBody()
+	if errResp != nil {
+		return errResp
+	}
+	if errResp := rq.checkProps(k, body); errResp != nil {
+		return errResp
+	}
+	for _, ro := range []string{"id", "appId", "publisherDomain", "createdDateTime"} {
+		if v, ok := body[ro]; ok && !reflect.DeepEqual(v, app.Props[ro]) {
+			return rq.badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", ro))
+		}
+	}
+	if v, ok := body["uniqueName"]; ok && app.Props["uniqueName"] != nil && !reflect.DeepEqual(v, app.Props["uniqueName"]) {
+		return rq.badRequest("Property 'uniqueName' is immutable once set and cannot be changed.")
+	}
+	if _, ok := body["passwordCredentials"]; ok && !reflect.DeepEqual(body["passwordCredentials"], app.Props["passwordCredentials"]) {
+		return rq.badRequest("Updating passwordCredentials is not supported; use the addPassword and removePassword actions.")
+	}
+	next := cloneMap(app.Props)
+	mergePatch(next, body)
+	if errResp := t.validateApplication(rq, next, app.Props); errResp != nil {
+		return errResp
+	}
+	app.Props = next
+	t.syncServicePrincipal(app)
+	return noContent()
+}
+
+// validateApplication enforces what the service checks on create and update.
+func (t *Tenant) validateApplication(rq *request, next, prev map[string]any) *response {
+	switch next["signInAudience"] {
+	case "AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount":
+	default:
+		return rq.badRequest(fmt.Sprintf("Invalid value specified for property 'signInAudience' of resource 'Application'."))
+	}
+	for _, u := range strList(next["identifierUris"]) {
+		if !t.identifierURIAllowed(u, str(next["appId"])) {
+			return rq.graphError(http.StatusBadRequest, "HostNameNotOnVerifiedDomain",
+				fmt.Sprintf("Values of identifierUris property must use a verified domain of the organization or its subdomain: '%s'", u))
+		}
+	}
+	rra := asList(next["requiredResourceAccess"])
+	total := 0
+	for _, r := range rra {
+		total += len(asList(asMap(r)["resourceAccess"]))
+	}
+	if len(rra) > 50 || total > 400 {
+		return rq.badRequest("The number of required resource access entries exceeds the limit: at most 50 resources and 400 permissions.")
+	}
+	if prev != nil {
+		if !entitlementsKept(asList(prev["appRoles"]), asList(next["appRoles"])) ||
+			!entitlementsKept(asList(asMap(prev["api"])["oauth2PermissionScopes"]), asList(asMap(next["api"])["oauth2PermissionScopes"])) {
+			return rq.graphError(http.StatusBadRequest, "CannotDeleteOrUpdateEnabledEntitlement", msgEnabledEntitlement)
+		}
+	}
+	return nil
+}
+
+// entitlementsKept: every enabled role or scope must survive unchanged, except being disabled.
+func entitlementsKept(prev, next []any) bool {
+	byID := map[string]map[string]any{}
+	for _, n := range next {
+		m := asMap(n)
+		byID[strings.ToLower(str(m["id"]))] = m
+	}
+	for _, p := range prev {
+		pm := asMap(p)
+		if enabled, _ := pm["isEnabled"].(bool); !enabled {
+			continue
+		}
+		nm, ok := byID[strings.ToLower(str(pm["id"]))]
+		if !ok {
+			return false
+		}
+		a, b := cloneMap(pm), cloneMap(nm)
+		delete(a, "isEnabled")
+		delete(b, "isEnabled")
+		if !reflect.DeepEqual(a, b) {
+			return false
+		}
+	}
+	return true
+}
+
+// identifierURIAllowed follows the identifier-URI restrictions of the reference (§4.12).
+func (t *Tenant) identifierURIAllowed(u, appID string) bool {
+	lu := strings.ToLower(u)
+	if rest, ok := strings.CutPrefix(lu, "api://"); ok {
+		parts := strings.Split(rest, "/")
+		switch {
+		case len(parts) == 1:
+			return parts[0] == strings.ToLower(appID)
+		case parts[0] == strings.ToLower(t.dir.TenantID):
+			return true
+		case parts[len(parts)-1] == strings.ToLower(appID):
+			return true
+		}
+		return t.verifiedHost(parts[0])
+	}
+	if rest, ok := strings.CutPrefix(lu, "https://"); ok {
+		host, _, _ := strings.Cut(rest, "/")
+		return t.verifiedHost(host)
+	}
+	return false
+}
+
+func (t *Tenant) verifiedHost(host string) bool {
+	d := strings.ToLower(t.dir.Domain)
+	return host == d || strings.HasSuffix(host, "."+d) || strings.HasSuffix(host, ".onmicrosoft.com")
+}
+
+// syncServicePrincipal mirrors what the service copies from an application to its SP.
+func (t *Tenant) syncServicePrincipal(app *entry) {
+	sp := findBy(t.dir.ServicePrincipals, "appId", str(app.Props["appId"]))
+	if sp == nil {
+		return
+	}
+	sp.Props["appDisplayName"] = app.Props["displayName"]
+	sp.Props["appRoles"] = cloneValue(app.Props["appRoles"])
+	sp.Props["oauth2PermissionScopes"] = cloneValue(asMap(app.Props["api"])["oauth2PermissionScopes"])
+	sp.Props["signInAudience"] = app.Props["signInAudience"]
+	sp.Props["replyUrls"] = cloneValue(asMap(app.Props["web"])["redirectUris"])
+	names := []any{app.Props["appId"]}
+	sp.Props["servicePrincipalNames"] = append(names, cloneValue(app.Props["identifierUris"]).([]any)...)
+}
+
+// deleteApplication removes the app, its service principal and everything hanging off that SP.
+func (t *Tenant) deleteApplication(app *entry) {
+	for _, pc := range asList(app.Props["passwordCredentials"]) {
+		delete(t.dir.Secrets, str(asMap(pc)["keyId"]))
+	}
+	delete(t.dir.Applications, app.id())
+	delete(t.dir.Owners, app.id())
+	if sp := findBy(t.dir.ServicePrincipals, "appId", str(app.Props["appId"])); sp != nil {
+		t.deleteServicePrincipal(sp)
+	}
+}
+
+const secretAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789~._-"
+
+func newSecretText() string {
+	b := make([]byte, 40)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(secretAlphabet))))
+		b[i] = secretAlphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// addPassword answers 200 with secretText, the only time it is ever returned; the tenant keeps
+// a salted hash and lists the credential first, as the service does.
+func (t *Tenant) addPassword(rq *request, app *entry) *response {
+	if !t.canWriteApp(rq, app) {
+		return rq.denied()
+	}
+	body, errResp := rq.decodeBody()
+	if errResp != nil {
+		return errResp
+	}
+	pc := asMap(body["passwordCredential"])
+	start, end := rq.now.UTC(), time.Time{}
+	if s := str(pc["startDateTime"]); s != "" {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return rq.badRequest("Invalid value specified for property 'startDateTime' of resource 'PasswordCredential'.")
+		}
+		start = v.UTC()
+	}
+	end = start.AddDate(2, 0, 0)
+	if s := str(pc["endDateTime"]); s != "" {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || !v.After(start) {
+			return rq.badRequest("Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.")
+		}
+		end = v.UTC()
+	}
+	secret := newSecretText()
+	keyID := uuid.NewString()
+	stored := map[string]any{
+		"customKeyIdentifier": nil, "displayName": pc["displayName"], "endDateTime": timestamp(end),
+		"hint": secret[:3], "keyId": keyID, "secretText": nil, "startDateTime": timestamp(start),
+	}
+	app.Props["passwordCredentials"] = append([]any{stored}, asList(app.Props["passwordCredentials"])...)
+	t.dir.Secrets[keyID] = hashSecret(secret)
+	out := cloneMap(stored)
+	out["secretText"] = secret
+	out["@odata.context"] = rq.base + "/$metadata#microsoft.graph.passwordCredential"
+	resp := jsonResponse(http.StatusOK, out)
+	resp.header.Set("Location", "https://graph.microsoft.com")
+	return resp
+}
+
+func (t *Tenant) removePassword(rq *request, app *entry) *response {
+	if !t.canWriteApp(rq, app) {
+		return rq.denied()
+	}
+	body, errResp := rq.decodeBody()
+	if errResp != nil {
+		return errResp
+	}
+	keyID := str(body["keyId"])
+	if _, err := uuid.Parse(keyID); err != nil {
+		return rq.badRequest("Invalid value specified for property 'keyId' of resource 'PasswordCredential'.")
+	}
+	creds := asList(app.Props["passwordCredentials"])
+	kept := slices.DeleteFunc(slices.Clone(creds), func(c any) bool { return strings.EqualFold(str(asMap(c)["keyId"]), keyID) })
+	if len(kept) == len(creds) {
+		return rq.badRequest(fmt.Sprintf("No password credential found with keyId '%s'.", keyID))
+	}
+	app.Props["passwordCredentials"] = kept
+	delete(t.dir.Secrets, strings.ToLower(keyID))
+	delete(t.dir.Secrets, keyID)
+	return noContent()
+}
+
+// inValidity reports whether a credential is started and not expired at now.
+func inValidity(cred map[string]any, now time.Time) bool {
+	start, err1 := time.Parse(time.RFC3339Nano, str(cred["startDateTime"]))
+	end, err2 := time.Parse(time.RFC3339Nano, str(cred["endDateTime"]))
+	return err1 == nil && err2 == nil && !now.Before(start) && now.Before(end)
+}

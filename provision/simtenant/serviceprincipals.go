@@ -1,0 +1,199 @@
+package simtenant
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+func (t *Tenant) routeServicePrincipals(rq *request, segs []seg) *response {
+	k := t.kinds.servicePrincipal
+	root := segs[0]
+	if !root.keyed {
+		if len(segs) == 2 && segs[1].name == "$count" {
+			if !t.canReadApps(rq) {
+				return rq.denied()
+			}
+			return t.countCollection(rq, k, t.dir.ServicePrincipals)
+		}
+		if len(segs) > 1 {
+			return rq.noRoute(segs[1].name)
+		}
+		switch rq.method {
+		case http.MethodGet:
+			if !t.canReadApps(rq) {
+				return rq.denied()
+			}
+			items, errResp := rq.filterItems(k, t.visibleItems(t.dir.ServicePrincipals))
+			if errResp != nil {
+				return errResp
+			}
+			return rq.listResponse(k, "servicePrincipals", items)
+		case http.MethodPost:
+			return t.createServicePrincipal(rq)
+		}
+		return rq.methodNotAllowed()
+	}
+	sp, errResp := t.lookup(rq, t.dir.ServicePrincipals, root, "appId")
+	if errResp != nil {
+		return errResp
+	}
+	if len(segs) == 1 {
+		switch rq.method {
+		case http.MethodGet:
+			if !t.canReadApps(rq) {
+				return rq.denied()
+			}
+			return rq.entityResponse(http.StatusOK, k, "servicePrincipals", sp)
+		case http.MethodPatch:
+			return t.updateServicePrincipal(rq, sp)
+		case http.MethodDelete:
+			if !t.canWriteSP(rq, sp) {
+				return rq.denied()
+			}
+			t.deleteServicePrincipal(sp)
+			return noContent()
+		}
+		return rq.methodNotAllowed()
+	}
+	nav := segs[1]
+	navPath := fmt.Sprintf("servicePrincipals('%s')/%s", sp.id(), nav.name)
+	switch {
+	case is(nav, "appRoleAssignedTo"):
+		return t.routeAssignments(rq, segs[1:], navPath, func(a *entry) bool { return str(a.Props["resourceId"]) == sp.id() },
+			func(body map[string]any) *response { return t.createAssignment(rq, body, sp.id(), "", navPath) })
+	case is(nav, "appRoleAssignments"):
+		return t.routeAssignments(rq, segs[1:], navPath, func(a *entry) bool { return str(a.Props["principalId"]) == sp.id() },
+			func(body map[string]any) *response { return t.createAssignment(rq, body, "", sp.id(), navPath) })
+	case is(nav, "oauth2PermissionGrants") && !nav.keyed && len(segs) == 2:
+		if rq.method != http.MethodGet {
+			return rq.methodNotAllowed()
+		}
+		return t.listGrants(rq, navPath, func(g *entry) bool { return str(g.Props["clientId"]) == sp.id() })
+	}
+	return rq.noRoute(nav.name)
+}
+
+// canWriteSP: Application.ReadWrite.All, or OwnedBy on an SP the caller owns (or whose app it owns).
+func (t *Tenant) canWriteSP(rq *request, sp *entry) bool {
+	if rq.caller.can("Application.ReadWrite.All", "Directory.ReadWrite.All") {
+		return true
+	}
+	if !rq.caller.can("Application.ReadWrite.OwnedBy") {
+		return false
+	}
+	if slices.Contains(t.dir.Owners[sp.id()], rq.caller.spID) {
+		return true
+	}
+	app := findBy(t.dir.Applications, "appId", str(sp.Props["appId"]))
+	return app != nil && slices.Contains(t.dir.Owners[app.id()], rq.caller.spID)
+}
+
+func (t *Tenant) createServicePrincipal(rq *request) *response {
+	k := t.kinds.servicePrincipal
+	body, errResp := rq.decodeBody()
+	if errResp != nil {
+		return errResp
+	}
+	if errResp := rq.checkProps(k, body); errResp != nil {
+		return errResp
+	}
+	appID := str(body["appId"])
+	app := findBy(t.dir.Applications, "appId", appID)
+	if app == nil || !t.visible(app) {
+		msg := fmt.Sprintf("The appId '%s' of the service principal does not reference a valid application object.", appID)
+		resp := rq.badRequest(msg)
+		asMap(resp.body)["error"].(map[string]any)["details"] = []any{map[string]any{"code": "NoBackingApplicationObject", "message": msg, "target": "appId"}}
+		return resp
+	}
+	if !rq.caller.can("Application.ReadWrite.All", "Directory.ReadWrite.All") {
+		if !rq.caller.can("Application.ReadWrite.OwnedBy") {
+			return rq.denied()
+		}
+		if !slices.Contains(t.dir.Owners[app.id()], rq.caller.spID) {
+			return rq.graphError(http.StatusForbidden, codeDenied, "When using this permission, the backing application of the service principal being created must in the local tenant")
+		}
+	}
+	if existing := findBy(t.dir.ServicePrincipals, "appId", appID); existing != nil {
+		return rq.graphError(http.StatusConflict, codeDuplicate, "Another object with the same value for property servicePrincipalNames already exists.")
+	}
+	props := t.servicePrincipalFromApp(app)
+	props["createdByAppId"] = rq.caller.clientID
+	delete(body, "appId")
+	mergePatch(props, body)
+	sp := t.dir.add(t.dir.ServicePrincipals, props, rq.now)
+	t.dir.Owners[sp.id()] = []string{rq.caller.spID}
+	resp := rq.entityResponse(http.StatusCreated, k, "servicePrincipals", sp)
+	resp.header.Set("Location", fmt.Sprintf("https://graph.microsoft.com/v2/%s/directoryObjects/%s/Microsoft.DirectoryServices.ServicePrincipal", t.dir.TenantID, sp.id()))
+	return resp
+}
+
+// servicePrincipalFromApp builds the enterprise app the service derives from an application.
+func (t *Tenant) servicePrincipalFromApp(app *entry) map[string]any {
+	p := t.kinds.servicePrincipal.newDefaults()
+	a := app.Props
+	p["id"] = uuid.NewString()
+	p["accountEnabled"] = true
+	p["appDisplayName"] = a["displayName"]
+	p["displayName"] = a["displayName"]
+	p["appId"] = a["appId"]
+	p["appOwnerOrganizationId"] = t.dir.TenantID
+	p["appRoleAssignmentRequired"] = false
+	p["appRoles"] = cloneValue(a["appRoles"])
+	p["oauth2PermissionScopes"] = cloneValue(asMap(a["api"])["oauth2PermissionScopes"])
+	p["info"] = cloneValue(a["info"])
+	p["replyUrls"] = cloneValue(asMap(a["web"])["redirectUris"])
+	p["homepage"] = asMap(a["web"])["homePageUrl"]
+	p["logoutUrl"] = asMap(a["web"])["logoutUrl"]
+	p["servicePrincipalNames"] = append([]any{a["appId"]}, cloneValue(a["identifierUris"]).([]any)...)
+	p["servicePrincipalType"] = "Application"
+	p["signInAudience"] = a["signInAudience"]
+	p["tags"] = cloneValue(a["tags"])
+	p["verifiedPublisher"] = cloneValue(a["verifiedPublisher"])
+	if p["tags"] == nil {
+		p["tags"] = []any{}
+	}
+	return p
+}
+
+func (t *Tenant) updateServicePrincipal(rq *request, sp *entry) *response {
+	if !t.canWriteSP(rq, sp) {
+		return rq.denied()
+	}
+	body, errResp := rq.decodeBody()
+	if errResp != nil {
+		return errResp
+	}
+	if errResp := rq.checkProps(t.kinds.servicePrincipal, body); errResp != nil {
+		return errResp
+	}
+	for _, ro := range []string{"id", "appId", "appOwnerOrganizationId"} {
+		if v, ok := body[ro]; ok && !strings.EqualFold(fmt.Sprint(v), fmt.Sprint(sp.Props[ro])) {
+			return rq.badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", ro))
+		}
+	}
+	mergePatch(sp.Props, body)
+	return noContent()
+}
+
+// deleteServicePrincipal removes the SP with its grants and app role assignments (as client,
+// principal or resource).
+func (t *Tenant) deleteServicePrincipal(sp *entry) {
+	id := sp.id()
+	delete(t.dir.ServicePrincipals, id)
+	delete(t.dir.Owners, id)
+	delete(t.dir.DirectoryRoles, id)
+	for gid, g := range t.dir.Grants {
+		if str(g.Props["clientId"]) == id || str(g.Props["resourceId"]) == id {
+			delete(t.dir.Grants, gid)
+		}
+	}
+	for aid, a := range t.dir.Assignments {
+		if str(a.Props["principalId"]) == id || str(a.Props["resourceId"]) == id {
+			delete(t.dir.Assignments, aid)
+		}
+	}
+}
