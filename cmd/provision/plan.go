@@ -1,6 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/provision/render"
 	"github.com/spf13/cobra"
 )
 
@@ -15,15 +22,71 @@ func newPlanCmd(f *factory, g *globalOptions) *cobra.Command {
 		Use:   "plan FILE|DIR...",
 		Short: "Read the tenant and show what apply would change",
 		Long: `Read the tenant and show, as a terraform-like diff (or JSON with -o json), what apply would
-create (+), change (~), rotate (±) or destroy (-). Nothing is written.
+create (+), change (~), adopt, rotate (±) or destroy (-). Nothing is written.
 
 Exit codes: 0 success, 1 error, 3 invalid manifest; with --detailed-exitcode, 0 means no
 changes and 2 means changes are pending.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notYet("plan")
+			p, s, err := planManifests(cmd.Context(), f, g, args)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := printPlan(f, g, p); err != nil {
+				return err
+			}
+			if o.detailedExitCode && !p.Empty() {
+				return errChangesPending
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when changes are pending, 1 on error")
 	return cmd
+}
+
+// planManifests loads the manifests, signs in and plans. The caller closes the session.
+func planManifests(ctx context.Context, f *factory, g *globalOptions, args []string) (*provision.Plan, *session, error) {
+	docs, diags, err := loadManifests(f, args)
+	printDiagnostics(f.errOut, diags)
+	if err != nil {
+		if diags.HasErrors() {
+			return nil, nil, silentError{code: exitInvalidManifest}
+		}
+		return nil, nil, err
+	}
+	s, err := f.connect(ctx, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.engine().Plan(ctx, docs)
+	if err != nil {
+		_ = s.Close()
+		var mdiags manifests.Diagnostics
+		if errors.As(err, &mdiags) {
+			printDiagnostics(f.errOut, mdiags)
+			return nil, nil, silentError{code: exitInvalidManifest}
+		}
+		return nil, nil, fmt.Errorf("plan: %w", err)
+	}
+	return p, s, nil
+}
+
+// printPlan writes the plan to stdout in the chosen format; in text mode warnings go to
+// stderr, in JSON mode they are part of the document.
+func printPlan(f *factory, g *globalOptions, p *provision.Plan) error {
+	if g.output == "json" {
+		return render.JSON(f.out, p)
+	}
+	return render.Text(f.out, p, render.TextOptions{Color: f.useColor(g)})
+}
+
+// useColor reports whether text output may be coloured: a terminal, no --no-color, no NO_COLOR.
+func (f *factory) useColor(g *globalOptions) bool {
+	if g.noColor || !f.isTerminal() {
+		return false
+	}
+	_, noColor := f.lookupEnv("NO_COLOR")
+	return !noColor
 }
