@@ -378,3 +378,46 @@ func TestLoadFileUnreadable(t *testing.T) {
 		t.Errorf("LoadFile of a missing file: got %v", diags)
 	}
 }
+
+// TestDecodeBudget checks that aliases cannot make a small file expand into an unbounded
+// amount of work: decoding stops with one diagnostic once the budget is spent.
+func TestDecodeBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: provision/v1\napplication:\n  name: bomb\n  assignments:\n    users: &d [")
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("a@b.co")
+	}
+	b.WriteString("]\n  permissions:\n    - &p {api: Custom, delegated: *d}\n")
+	for range 1000 {
+		b.WriteString("    - *p\n")
+	}
+	docs, diags := Parse("bomb.yaml", []byte(b.String()), noEnv)
+	if len(docs) != 1 {
+		t.Fatalf("Parse: want the document back, got %d", len(docs))
+	}
+	var budget int
+	for _, d := range diags {
+		if strings.Contains(d.Message, "the document is too large") {
+			budget++
+		}
+	}
+	if budget != 1 {
+		t.Errorf("want exactly one 'too large' diagnostic, got %d in %d diagnostics", budget, len(diags))
+	}
+}
+
+func BenchmarkLoadOpenFire(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("..", "examples", "openfire.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, diags := Load("openfire.yaml", data, noEnv); diags.HasErrors() {
+			b.Fatal(diags)
+		}
+	}
+}
