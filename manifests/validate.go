@@ -11,9 +11,13 @@ import (
 
 // Load parses a manifest file's content and validates it against the built-in catalogue. It
 // returns every document it could read and every problem found, sorted by position; the
-// documents are fit for use only when the diagnostics have no errors.
+// documents are fit for use only when the diagnostics have no errors. A file without any
+// document is an error: a manifest that manages nothing is more likely a mistake than a wish.
 func Load(file string, data []byte, env func(string) (string, bool)) ([]*Document, Diagnostics) {
 	docs, diags, broken := parse(file, data, env)
+	if len(docs) == 0 && len(diags) == 0 {
+		diags = append(diags, Diagnostic{Pos: Pos{File: file, Line: 1, Col: 1}, Message: "no manifest document in this file: start one with apiVersion: " + APIVersion})
+	}
 	v := newValidator(BuiltinCatalogue())
 	for _, doc := range docs {
 		v.document(doc, broken[doc])
