@@ -116,6 +116,9 @@ func (t *Tenant) LoadState(r io.Reader) error {
 	if err := t.loadExchangeState(); err != nil {
 		return fmt.Errorf("load tenant state: %w", err)
 	}
+	if err := t.mountAuthority(); err != nil {
+		return fmt.Errorf("load tenant state: %w", err)
+	}
 	return nil
 }
 

@@ -1,0 +1,212 @@
+package simtenant
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// ListenOptions configures a simulated tenant served on a loopback TLS address.
+type ListenOptions struct {
+	// Addr is the listen address; "" means 127.0.0.1:0 (a free port).
+	Addr string
+	// StateFile keeps the tenant between runs: loaded if it exists, saved after each write
+	// and on Close. "" keeps the tenant in memory only.
+	StateFile string
+	// Faults are injected from the start (see ParseFaults for PROVISION_SIMULATE_FAULTS).
+	Faults Faults
+	// Options configures a tenant created anew (TenantID, Domain, PageSize, Clock).
+	Options Options
+}
+
+// Server is a simulated tenant listening on loopback TLS with a CA of its own.
+type Server struct {
+	// Tenant is the tenant being served.
+	Tenant *Tenant
+	// GraphEndpoint is the Graph base URL (without /v1.0), for PROVISION_GRAPH_ENDPOINT.
+	GraphEndpoint string
+	// ExchangeEndpoint is the Exchange admin base URL, for PROVISION_EXCHANGE_ENDPOINT.
+	ExchangeEndpoint string
+	// AuthorityHost is the identity platform host, for AZURE_AUTHORITY_HOST.
+	AuthorityHost string
+	// CAFile is the PEM file of the CA that signed the server certificate, for SSL_CERT_FILE.
+	CAFile string
+	// CAPool trusts the server certificate, for in-process clients.
+	CAPool *x509.CertPool
+
+	srv       *http.Server
+	stateFile string
+	saveMu    sync.Mutex
+	done      chan error
+}
+
+// Listen starts a tenant on loopback TLS. The CA certificate is written next to the state file
+// (or to a temporary directory) as simulate-ca.pem; the state file is written after every
+// successful write request and on Close.
+func Listen(ctx context.Context, opts ListenOptions) (*Server, error) {
+	opts.Options.Faults = opts.Faults
+	tenant, err := New(opts.Options)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if opts.StateFile != "" {
+		f, err := os.Open(opts.StateFile)
+		switch {
+		case err == nil:
+			err = tenant.LoadState(f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("listen: %w", err)
+			}
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("listen: open state: %w", err)
+		}
+	}
+	dir := filepath.Dir(opts.StateFile)
+	if opts.StateFile == "" {
+		if dir, err = os.MkdirTemp("", "provision-simulate-"); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	caPEM, cert, pool, err := newCertificates()
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	caFile := filepath.Join(dir, "simulate-ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("listen: write CA: %w", err)
+	}
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	base := "https://" + ln.Addr().String()
+	s := &Server{
+		Tenant: tenant, GraphEndpoint: base, ExchangeEndpoint: base + exchangePrefix, AuthorityHost: base + "/",
+		CAFile: caFile, CAPool: pool, stateFile: opts.StateFile, done: make(chan error, 1),
+	}
+	tenant.hosts.add("graph", base)
+	tenant.hosts.add("exchange", base+exchangePrefix)
+	if opts.StateFile != "" {
+		tenant.onWrite = func() { _ = s.save() }
+	}
+	s.srv = &http.Server{
+		Handler:           tenant.Handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { s.done <- s.srv.Serve(tls.NewListener(ln, s.srv.TLSConfig)) }()
+	return s, nil
+}
+
+// Env returns the environment that points provision, azidentity and Go's TLS stack at this
+// tenant, as NAME=value. It includes the operator's client secret: print it only where the
+// user asked for it (simulate serve).
+func (s *Server) Env() []string {
+	tid, cid, secret := s.Tenant.OperatorCredentials()
+	return []string{
+		"PROVISION_GRAPH_ENDPOINT=" + s.GraphEndpoint,
+		"PROVISION_EXCHANGE_ENDPOINT=" + s.ExchangeEndpoint,
+		"AZURE_AUTHORITY_HOST=" + s.AuthorityHost,
+		"AZURE_TENANT_ID=" + tid,
+		"AZURE_CLIENT_ID=" + cid,
+		"AZURE_CLIENT_SECRET=" + secret,
+		"SSL_CERT_FILE=" + s.CAFile,
+	}
+}
+
+// Close stops serving and saves the state.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	<-s.done
+	if serr := s.save(); serr != nil {
+		return serr
+	}
+	if err != nil {
+		return fmt.Errorf("close simulated tenant: %w", err)
+	}
+	return nil
+}
+
+// save writes the state file atomically (temp file + rename), 0600.
+func (s *Server) save() error {
+	if s.stateFile == "" {
+		return nil
+	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	var buf bytes.Buffer
+	if err := s.Tenant.Save(&buf); err != nil {
+		return err
+	}
+	tmp := s.stateFile + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("save tenant state: %w", err)
+	}
+	if err := os.Rename(tmp, s.stateFile); err != nil {
+		return fmt.Errorf("save tenant state: %w", err)
+	}
+	return nil
+}
+
+// newCertificates makes a CA and a server certificate for 127.0.0.1 and localhost.
+func newCertificates() (caPEM []byte, cert tls.Certificate, pool *x509.CertPool, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, cert, nil, fmt.Errorf("generate CA key: %w", err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: "provision simulated tenant CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, cert, nil, fmt.Errorf("create CA: %w", err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, cert, nil, fmt.Errorf("parse CA: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, cert, nil, fmt.Errorf("generate server key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano() + 1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}, DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, cert, nil, fmt.Errorf("create server certificate: %w", err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(ca)
+	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return caPEM, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: nil}, pool, nil
+}
