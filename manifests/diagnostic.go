@@ -23,12 +23,15 @@ func (s Severity) String() string {
 	return "error"
 }
 
+// MarshalText writes the severity as its name, so JSON output reads "error" or "warning".
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Diagnostic is one problem found in a manifest, pointing at the value it is about.
 type Diagnostic struct {
-	Pos      Pos
-	Path     string // the value's path, e.g. application.permissions[0].delegated[2]; empty for the document or the file
-	Message  string // what is wrong and what to do about it
-	Severity Severity
+	Pos      Pos      `json:"pos"`
+	Path     string   `json:"path,omitempty"` // the value's path, e.g. application.permissions[0].delegated[2]; empty for the document or the file
+	Message  string   `json:"message"`        // what is wrong and what to do about it
+	Severity Severity `json:"severity"`
 }
 
 // String renders the diagnostic as file:line:col: path: message, the form editors and

@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -419,5 +420,17 @@ func BenchmarkLoadOpenFire(b *testing.B) {
 		if _, diags := Load("openfire.yaml", data, noEnv); diags.HasErrors() {
 			b.Fatal(diags)
 		}
+	}
+}
+
+func TestDiagnosticJSON(t *testing.T) {
+	d := Diagnostic{Pos: Pos{"m.yaml", 3, 9}, Path: "application.name", Message: "must not be empty", Severity: Warning}
+	got, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"pos":{"file":"m.yaml","line":3,"column":9},"path":"application.name","message":"must not be empty","severity":"warning"}`
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("json.Marshal(Diagnostic) (-want +got):\n%s", diff)
 	}
 }
