@@ -1,0 +1,279 @@
+package provision_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/simtenant"
+)
+
+// fixture is a simulated tenant over TLS and an engine whose real Graph client signs in to
+// it as the operator, everything on one fake clock.
+type fixture struct {
+	tenant *simtenant.Tenant
+	engine *provision.Engine
+	clock  *clock.Fake
+}
+
+func newFixture(tb testing.TB, faults simtenant.Faults) *fixture {
+	tb.Helper()
+	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
+	tenant, err := simtenant.New(simtenant.Options{Clock: fc, Faults: faults})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(tenant.Handler())
+	tb.Cleanup(srv.Close)
+	tid, cid, secret := tenant.OperatorCredentials()
+	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: policy.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
+			Transport: srv.Client(),
+		},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gc, err := graph.NewClient(graph.Options{BaseURL: srv.URL, Credential: cred, Transport: srv.Client().Transport, Clock: fc})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &fixture{tenant: tenant, engine: &provision.Engine{Graph: gc}, clock: fc}
+}
+
+// example loads a manifest of examples/ with no environment (defaults apply).
+func example(tb testing.TB, name string) []*manifests.Document {
+	tb.Helper()
+	docs, diags := manifests.LoadFile(filepath.Join("..", "examples", name), func(string) (string, bool) { return "", false })
+	if diags.HasErrors() {
+		tb.Fatalf("load %s: %v", name, diags)
+	}
+	return docs
+}
+
+// lines renders a plan's changes as "glyph address", the form tests compare.
+func lines(p *provision.Plan) []string {
+	var out []string
+	for _, c := range p.Changes {
+		out = append(out, string(c.Action)+" "+c.Address)
+	}
+	return out
+}
+
+func (f *fixture) plan(tb testing.TB, docs []*manifests.Document) *provision.Plan {
+	tb.Helper()
+	p, err := f.engine.Plan(context.Background(), docs)
+	if err != nil {
+		tb.Fatalf("plan: %v", err)
+	}
+	return p
+}
+
+func (f *fixture) apply(tb testing.TB, p *provision.Plan) {
+	tb.Helper()
+	if _, err := f.engine.Apply(context.Background(), p, nil); err != nil {
+		tb.Fatalf("apply: %v", err)
+	}
+}
+
+func TestPlanApplyPlanIsEmpty(t *testing.T) {
+	cases := map[string]struct {
+		reason   string
+		manifest string
+		want     []string
+	}{
+		"openfire": {
+			reason:   "the whole OpenFire procedure: app, enterprise app, Graph consent and three Exchange roles",
+			manifest: "openfire.yaml",
+			want: []string{
+				`+ application["OpenFire"]`,
+				`+ application["OpenFire"].service_principal`,
+				`+ application["OpenFire"].consent["Microsoft Graph"].delegated`,
+				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["IMAP.AccessAsApp"]`,
+				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["POP.AccessAsApp"]`,
+				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["SMTP.SendAsApp"]`,
+			},
+		},
+		"minimal": {
+			reason:   "an app with one delegated permission and no consent",
+			manifest: "minimal.yaml",
+			want: []string{
+				`+ application["Minimal Example"]`,
+				`+ application["Minimal Example"].service_principal`,
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, simtenant.Faults{})
+			docs := example(t, tc.manifest)
+			first := f.plan(t, docs)
+			if diff := cmp.Diff(tc.want, lines(first)); diff != "" {
+				t.Fatalf("%s\nfirst plan -want +got:\n%s", tc.reason, diff)
+			}
+			f.apply(t, first)
+			again := f.plan(t, docs)
+			if diff := cmp.Diff([]string(nil), lines(again)); diff != "" {
+				t.Errorf("%s\nplan after apply -want +got:\n%s", tc.reason, diff)
+			}
+		})
+	}
+}
+
+func TestNoopPlanRoundTrips(t *testing.T) {
+	f := newFixture(t, simtenant.Faults{})
+	docs := example(t, "openfire.yaml")
+	f.apply(t, f.plan(t, docs))
+	f.tenant.ResetStats()
+	f.plan(t, docs)
+	s := f.tenant.Stats()
+	if s.RoundTrips > 3 {
+		t.Errorf("a no-op plan of openfire.yaml took %d Graph round trips, want at most 3 (token requests excluded): %v", s.RoundTrips, s.ByRoute)
+	}
+}
+
+func TestDriftIsRepaired(t *testing.T) {
+	f := newFixture(t, simtenant.Faults{})
+	docs := example(t, "openfire.yaml")
+	f.apply(t, f.plan(t, docs))
+
+	// Someone edits the app in the portal: another redirect URI, a scope removed from the
+	// consent, an extra application permission consented.
+	o := f.observedIDs(t, docs)
+	ctx := context.Background()
+	client := f.engine.Graph.Graph
+	patch := newApplication()
+	patch.SetWeb(webRedirects("https://mabase.openfire.fr/microsoft_outlook/confirm", "https://evil.example/cb"))
+	if _, err := client.Applications().ByApplicationId(o.appObjectID).Patch(ctx, patch, nil); err != nil {
+		t.Fatal(err)
+	}
+	grant := newGrant("User.Read offline_access")
+	if _, err := client.Oauth2PermissionGrants().ByOAuth2PermissionGrantId(o.grantID).Patch(ctx, grant, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.ServicePrincipals().ByServicePrincipalId(o.exoSPID).AppRoleAssignedTo().ByAppRoleAssignmentId(o.assignmentID).Delete(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	drift := f.plan(t, docs)
+	want := []string{
+		`~ application["OpenFire"]`,
+		`~ application["OpenFire"].consent["Microsoft Graph"].delegated`,
+		`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["IMAP.AccessAsApp"]`,
+	}
+	if diff := cmp.Diff(want, lines(drift)); diff != "" {
+		t.Fatalf("plan after drift -want +got:\n%s", diff)
+	}
+	f.apply(t, drift)
+	if diff := cmp.Diff([]string(nil), lines(f.plan(t, docs))); diff != "" {
+		t.Errorf("plan after repair -want +got:\n%s", diff)
+	}
+}
+
+func TestPortalAppIsAdoptedNotDuplicated(t *testing.T) {
+	f := newFixture(t, simtenant.Faults{})
+	ctx := context.Background()
+	client := f.engine.Graph.Graph
+	portal := newApplication()
+	name := "OpenFire"
+	portal.SetDisplayName(&name)
+	made, err := client.Applications().Post(ctx, portal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := example(t, "openfire.yaml")
+	p := f.plan(t, docs)
+	if len(p.Changes) == 0 || p.Changes[0].Action != provision.Adopt {
+		t.Fatalf("plan of a tenant with a portal-made OpenFire app: want an adoption first, got %v", lines(p))
+	}
+	f.apply(t, p)
+	if diff := cmp.Diff([]string(nil), lines(f.plan(t, docs))); diff != "" {
+		t.Errorf("plan after adoption -want +got:\n%s", diff)
+	}
+	filter := "displayName eq 'OpenFire'"
+	apps, err := client.Applications().Get(ctx, appsNamed(filter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(apps.GetValue()); got != 1 {
+		t.Errorf("applications named OpenFire after adoption: got %d, want 1 (the portal's, %s)", got, *made.GetAppId())
+	}
+}
+
+func TestFaultsConverge(t *testing.T) {
+	cases := map[string]struct {
+		reason string
+		faults simtenant.Faults
+	}{
+		"ReplicationLag": {
+			reason: "objects invisible for 30 s after their creation: writes that reference them are retried on the fake clock",
+			faults: simtenant.Faults{ReplicationLag: 30 * time.Second},
+		},
+		"Throttling": {
+			reason: "every third operation answered 429 with Retry-After, $batch items included",
+			faults: simtenant.Faults{ThrottleEvery: 3, RetryAfter: 2 * time.Second},
+		},
+		"ServerErrors": {
+			reason: "a fifth of operations fail with 5xx",
+			faults: simtenant.Faults{ServerErrorRate: 0.2, Seed: 7},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, tc.faults)
+			docs := example(t, "openfire.yaml")
+			f.apply(t, f.plan(t, docs))
+			failed := 0
+			for _, r := range f.tenant.RequestLog() {
+				if r.Status >= 400 {
+					failed++
+				}
+			}
+			if failed == 0 {
+				t.Fatalf("%s\nthe tenant answered no request with an error: the fault was not exercised", tc.reason)
+			}
+			f.clock.Advance(time.Hour) // let replication settle before checking
+			if diff := cmp.Diff([]string(nil), lines(f.plan(t, docs))); diff != "" {
+				t.Errorf("%s\nplan after apply -want +got:\n%s", tc.reason, diff)
+			}
+		})
+	}
+}
+
+func TestUnknownPermissionIsReportedAtItsLine(t *testing.T) {
+	f := newFixture(t, simtenant.Faults{})
+	// Parse, not Load: Load's offline catalogue would catch the typo first; this is the
+	// check against the tenant's own service principals.
+	docs, diags := manifests.Parse("bad.yaml", []byte(strings.Join([]string{
+		"apiVersion: provision/v1",
+		"application:",
+		"  name: Bad",
+		"  permissions:",
+		"    - api: Microsoft Graph",
+		"      delegated: [Mail.Sned]",
+	}, "\n")), func(string) (string, bool) { return "", false })
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	_, err := f.engine.Plan(context.Background(), docs)
+	want := `bad.yaml:6:19: application.permissions[0].delegated[0]: Microsoft Graph has no delegated permission "Mail.Sned" (did you mean "Mail.Send" or "Mail.Read"?)`
+	got := fmt.Sprint(err)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan error -want +got:\n%s", diff)
+	}
+}
