@@ -214,7 +214,9 @@ func (t *Tenant) faultResponse(rq *request, status int, f Faults) *response {
 		resp.header.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
 		return resp
 	case status == http.StatusServiceUnavailable:
-		return rq.graphError(status, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later.")
+		resp := rq.graphError(status, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later.")
+		resp.header.Set("Retry-After", strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds()))))
+		return resp
 	case status >= 500:
 		return rq.graphError(status, "UnknownError", "An internal server error occurred.")
 	}

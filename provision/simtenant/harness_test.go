@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/google/uuid"
 	auth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
@@ -115,3 +116,5 @@ func ctx(t *testing.T) context.Context {
 func tokenOpts(resource string) policy.TokenRequestOptions {
 	return policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}}
 }
+
+func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }
