@@ -79,10 +79,9 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, progress func(ChangeResult)
 		st.learn(c.Target)
 		r := ChangeResult{Address: c.Address, Kind: c.Kind, Action: c.Action}
 		switch {
-		case ctx.Err() != nil:
-			r.Err = fmt.Errorf("%w: %w", ErrSkipped, context.Cause(ctx))
-		case st.failed:
-			r.Err = fmt.Errorf("%w: an earlier change of %s failed", ErrSkipped, c.Target.App)
+		case ctx.Err() != nil, st.failed:
+			// The run's error says why (the failure, or the cancellation).
+			r.Err = ErrSkipped
 		default:
 			// The change in flight finishes even if ctx is cancelled meanwhile: stopping
 			// between a create and recording its id would leave work for no one.
