@@ -2,165 +2,93 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"time"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+
+	"github.com/provisionhq/provision/provision/graph"
 )
 
-// batch collects read requests to send in as few $batch round trips as Graph allows.
+// batch collects requests built by the fluent SDK to send in one $batch round trip.
 type batch struct {
-	keys []string
-	reqs []*abstractions.RequestInformation
-	err  error
+	graph *graph.Client
+	reqs  []graph.BatchRequest
+	err   error
 }
 
+func (e *Engine) newBatch() *batch { return &batch{graph: e.Graph} }
+
 // add returns a function that queues a request under key; it takes a builder's
-// ToGetRequestInformation results as they are: b.add(key)(builder.ToGetRequestInformation(...)).
+// To…RequestInformation results as they are: b.add(key)(builder.ToGetRequestInformation(...)).
 // The first build error is returned by send.
 func (b *batch) add(key string) func(*abstractions.RequestInformation, error) {
 	return func(ri *abstractions.RequestInformation, err error) {
-		if err != nil {
-			if b.err == nil {
-				b.err = fmt.Errorf("build request %s: %w", key, err)
+		if err == nil {
+			var req graph.BatchRequest
+			if req, err = b.graph.BatchRequestFrom(key, ri); err == nil {
+				b.reqs = append(b.reqs, req)
+				return
 			}
-			return
 		}
-		b.keys = append(b.keys, key)
-		b.reqs = append(b.reqs, ri)
+		if b.err == nil {
+			b.err = fmt.Errorf("build request %s: %w", key, err)
+		}
 	}
 }
 
-func (b *batch) empty() bool { return len(b.keys) == 0 && b.err == nil }
-
-// batchItem is one answer of a batch.
-type batchItem struct {
-	status int
-	item   msgraphcore.BatchItem
-	resp   msgraphcore.BatchResponse
-}
+func (b *batch) empty() bool { return len(b.reqs) == 0 && b.err == nil }
 
 // batchResults are a batch's answers by key.
-type batchResults map[string]batchItem
+type batchResults map[string]graph.BatchResponse
 
-// maxBatchAttempts bounds how often a throttled or failed inner request is sent again.
-const maxBatchAttempts = 8
+// errServerItems marks a batch some of whose reads failed with a server error.
+var errServerItems = errors.New("server error on batched reads")
 
-// send runs the batch. Inner requests answered 429 or 5xx are sent again, in a smaller batch,
-// after their Retry-After (or an exponential pause) on the engine's clock: the SDK's retry
-// middleware only sees the outer 200.
-func (e *Engine) send(ctx context.Context, b *batch) (batchResults, error) {
+// send runs the batch and indexes the answers. graph.Client.Batch retries throttled items;
+// reads that failed with another server error (500, 502) are safe to repeat too, so they are
+// sent again, alone, under the client's retry policy. An item still failing keeps its last
+// answer, which getOne and getList report.
+func (b *batch) send(ctx context.Context) (batchResults, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	adapter := e.Graph.Adapter
 	out := batchResults{}
-	pending := make([]int, len(b.keys))
-	for i := range pending {
-		pending[i] = i
-	}
-	for attempt := 1; len(pending) > 0; attempt++ {
-		coll := msgraphcore.NewBatchRequestCollectionWithLimit(adapter, len(pending)/19+1)
-		ids := map[int]string{}
-		for _, i := range pending {
-			item, err := coll.AddBatchRequestStep(*b.reqs[i])
-			if err != nil {
-				return nil, fmt.Errorf("build batch: %w", err)
-			}
-			ids[i] = *item.GetId()
-		}
-		resp, err := coll.Send(ctx, adapter)
+	pending := b.reqs
+	err := b.graph.Retry(ctx, func(ctx context.Context) error {
+		resps, err := b.graph.Batch(ctx, pending)
 		if err != nil {
-			return nil, fmt.Errorf("send batch: %w", err)
+			return err
 		}
-		var again []int
-		wait := time.Duration(0)
-		for _, i := range pending {
-			item := resp.GetResponseById(ids[i])
-			if item == nil || item.GetStatus() == nil {
-				return nil, fmt.Errorf("send batch: no answer for %s", b.keys[i])
-			}
-			status := int(*item.GetStatus())
-			if transient(status) && attempt < maxBatchAttempts {
-				again = append(again, i)
-				wait = max(wait, retryAfter(item.GetHeaders(), attempt))
-				continue
-			}
-			out[b.keys[i]] = batchItem{status: status, item: item, resp: resp}
-		}
-		if len(again) > 0 {
-			if err := e.clock().Sleep(ctx, wait); err != nil {
-				return nil, err
+		var again []graph.BatchRequest
+		for i, r := range resps {
+			out[r.ID] = r
+			if r.Status >= 500 && pending[i].Method == http.MethodGet {
+				again = append(again, pending[i])
 			}
 		}
 		pending = again
+		if len(again) > 0 {
+			return errServerItems
+		}
+		return nil
+	}, func(err error) bool { return errors.Is(err, errServerItems) })
+	if err != nil && !errors.Is(err, errServerItems) {
+		return nil, err
 	}
 	return out, nil
 }
 
-// transient reports whether a status is worth asking again.
-func transient(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// retryAfter is the pause an inner answer asks for, or an exponential one from 1 s.
-func retryAfter(h msgraphcore.RequestHeader, attempt int) time.Duration {
-	for k, v := range h {
-		if http.CanonicalHeaderKey(k) == "Retry-After" {
-			if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-				return time.Duration(s) * time.Second
-			}
-		}
-	}
-	return time.Duration(1<<min(attempt-1, 5)) * time.Second
-}
-
-// itemError turns a failed inner answer into the *odataerrors.ODataError the SDK returns for
-// a direct call, so one set of classifiers serves both.
-func itemError(it batchItem) error {
-	body, err := json.Marshal(it.item.GetBody())
-	if err != nil {
-		return fmt.Errorf("status %d", it.status)
-	}
-	node, err := serialization.DefaultParseNodeFactoryInstance.GetRootParseNode("application/json", body)
-	if err == nil {
-		if v, err := node.GetObjectValue(odataerrors.CreateODataErrorFromDiscriminatorValue); err == nil {
-			if oe, ok := v.(*odataerrors.ODataError); ok {
-				oe.ResponseStatusCode = it.status
-				if main := oe.GetErrorEscaped(); main != nil && main.GetMessage() != nil {
-					oe.Message = *main.GetMessage()
-				}
-				return oe
-			}
-		}
-	}
-	return fmt.Errorf("status %d: %s", it.status, body)
-}
-
 // getOne decodes the object answered under key; nil when Graph said 404.
-func getOne[M serialization.Parsable, O any](res batchResults, key string, ctor serialization.ParsableFactory, conv func(M) O) (*O, error) {
-	it, ok := res[key]
-	if !ok {
+func getOne[M any, O any](e *Engine, res batchResults, key string, ctor serialization.ParsableFactory, conv func(M) O) (*O, error) {
+	r, ok := res[key]
+	if !ok || r.Status == http.StatusNotFound {
 		return nil, nil
 	}
-	if it.status == http.StatusNotFound {
-		return nil, nil
-	}
-	if it.status >= 400 {
-		return nil, itemError(it)
-	}
-	m, err := msgraphcore.GetBatchResponseById[M](it.resp, *it.item.GetId(), ctor)
+	m, err := graph.DecodeAs[M](e.Graph, r, ctor)
 	if err != nil {
 		return nil, err
 	}
@@ -176,17 +104,13 @@ type collection[M any] interface {
 }
 
 // getList decodes the collection answered under key, following next links (each one more
-// round trip) when Graph paged it. A 404 (an alternate key that matched nothing) is an empty
-// list.
+// round trip) when Graph paged it.
 func getList[C collection[M], M serialization.Parsable, O any](ctx context.Context, e *Engine, res batchResults, key string, ctor serialization.ParsableFactory, conv func(M) O) ([]O, error) {
-	it, ok := res[key]
-	if !ok || it.status == http.StatusNotFound {
+	r, ok := res[key]
+	if !ok {
 		return nil, nil
 	}
-	if it.status >= 400 {
-		return nil, itemError(it)
-	}
-	page, err := msgraphcore.GetBatchResponseById[C](it.resp, *it.item.GetId(), ctor)
+	page, err := graph.DecodeAs[C](e.Graph, r, ctor)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +130,7 @@ func getList[C collection[M], M serialization.Parsable, O any](ctx context.Conte
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("page %s: %w", key, err)
+		return nil, fmt.Errorf("page %s: %w", key, graph.Wrap(err))
 	}
 	return out, nil
 }

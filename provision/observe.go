@@ -42,7 +42,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 	}
 
 	// Round 1: the applications by their lookup keys, and each distinct resource API once.
-	first := &batch{}
+	first := e.newBatch()
 	resourceKeys := map[string]string{} // api as written -> batch key
 	single := map[string]bool{}         // keys answered with one object, not a page
 	for i, w := range wants {
@@ -83,7 +83,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 				QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Filter: &f, Select: resourceFields()}}))
 		}
 	}
-	res, err := e.send(ctx, first)
+	res, err := first.send(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		var sps []ResourceServicePrincipal
 		if single[key] {
 			var sp *ResourceServicePrincipal
-			if sp, err = getOne(res, key, models.CreateServicePrincipalFromDiscriminatorValue, resourceFromModel); sp != nil {
+			if sp, err = getOne(e, res, key, models.CreateServicePrincipalFromDiscriminatorValue, resourceFromModel); sp != nil {
 				sps = append(sps, *sp)
 			}
 		} else {
@@ -114,7 +114,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		o := out[i]
 		o.Resources = resources
 		if w.UniqueName != "" && w.AppID == "" {
-			app, err := getOne(res, fmt.Sprintf("unique%d", i), models.CreateApplicationFromDiscriminatorValue, appFromModel)
+			app, err := getOne(e, res, fmt.Sprintf("unique%d", i), models.CreateApplicationFromDiscriminatorValue, appFromModel)
 			if err != nil {
 				return nil, fmt.Errorf("read application %q: %w", w.UniqueName, err)
 			}
@@ -139,7 +139,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 	}
 
 	// Round 2: the matched applications' service principals.
-	second := &batch{}
+	second := e.newBatch()
 	for i, app := range matched {
 		if app != nil {
 			appID := app.AppID
@@ -151,15 +151,15 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 	if second.empty() {
 		return out, nil
 	}
-	if res, err = e.send(ctx, second); err != nil {
+	if res, err = second.send(ctx); err != nil {
 		return nil, err
 	}
-	third := &batch{}
+	third := e.newBatch()
 	for i, app := range matched {
 		if app == nil {
 			continue
 		}
-		sp, err := getOne(res, fmt.Sprintf("sp%d", i), models.CreateServicePrincipalFromDiscriminatorValue, servicePrincipalFromModel)
+		sp, err := getOne(e, res, fmt.Sprintf("sp%d", i), models.CreateServicePrincipalFromDiscriminatorValue, servicePrincipalFromModel)
 		if err != nil {
 			return nil, fmt.Errorf("read service principal of %s: %w", app.AppID, err)
 		}
@@ -177,7 +177,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 	if third.empty() {
 		return out, nil
 	}
-	if res, err = e.send(ctx, third); err != nil {
+	if res, err = third.send(ctx); err != nil {
 		return nil, err
 	}
 	for i, o := range out {
