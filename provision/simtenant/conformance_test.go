@@ -129,34 +129,36 @@ func TestDocumentedExamples(t *testing.T) {
 		rewrite func(string) string
 		// outerOnly compares only the status and the envelope (batch with unsupported inner calls).
 		outerOnly bool
+		// schema is the strict schema (reference graph-schemas.json) the answer must satisfy.
+		schema string
 	}{
-		{name: "get_application"},
-		{name: "get_application_by_appId_select"},
-		{name: "list_applications_startswith"},
-		{name: "list_application"},
+		{name: "get_application", schema: "strict.microsoft.graph.application"},
+		{name: "get_application_by_appId_select", schema: "strict.microsoft.graph.application"},
+		{name: "list_applications_startswith", schema: "strict.microsoft.graph.applicationCollectionResponse"},
+		{name: "list_application", schema: "strict.microsoft.graph.applicationCollectionResponse"},
 		{name: "get_count_only_v1_e2"},
-		{name: "list_applications_search_count_select"},
+		{name: "list_applications_search_count_select", schema: "strict.microsoft.graph.applicationCollectionResponse"},
 		{name: "list_application_lessthan2owners", skip: "owners navigation is not simulated"},
-		{name: "create_application_from_applications"},
-		{name: "application_addpassword", rewrite: func(p string) string { return strings.Replace(p, "{id}", "acc848e9-e8ec-4feb-a521-8d58b5482e09", 1) }},
+		{name: "create_application_from_applications", schema: "strict.microsoft.graph.application"},
+		{name: "application_addpassword", schema: "strict.microsoft.graph.passwordCredential", rewrite: func(p string) string { return strings.Replace(p, "{id}", "acc848e9-e8ec-4feb-a521-8d58b5482e09", 1) }},
 		{name: "application_removepassword", rewrite: func(p string) string { return strings.Replace(p, "{id}", "acc848e9-e8ec-4feb-a521-8d58b5482e09", 1) }},
 		{name: "update_application", rewrite: func(p string) string { return strings.Replace(p, "{id}", "acc848e9-e8ec-4feb-a521-8d58b5482e09", 1) }},
-		{name: "json-batching-example-request", outerOnly: true},
+		{name: "json-batching-example-request", schema: "strict.batch.response", outerOnly: true},
 		{name: "dependsOn-sequencing", skip: "request-only snippet with '...' urls"},
-		{name: "create_serviceprincipal_from_serviceprincipals"},
-		{name: "list_oauth2permissiongrants"},
-		{name: "post_oAuth2PermissionGrant"},
-		{name: "grant-delegated-perms-sp-oauth2permissiongrants"},
-		{name: "get-delegated-perms-sp-oauth2permissiongrants"},
+		{name: "create_serviceprincipal_from_serviceprincipals", schema: "strict.microsoft.graph.servicePrincipal"},
+		{name: "list_oauth2permissiongrants", schema: "strict.microsoft.graph.oAuth2PermissionGrantCollectionResponse"},
+		{name: "post_oAuth2PermissionGrant", schema: "strict.microsoft.graph.oAuth2PermissionGrant"},
+		{name: "grant-delegated-perms-sp-oauth2permissiongrants", schema: "strict.microsoft.graph.oAuth2PermissionGrant"},
+		{name: "get-delegated-perms-sp-oauth2permissiongrants", schema: "strict.microsoft.graph.oAuth2PermissionGrantCollectionResponse"},
 		{name: "update_oAuth2PermissionGrant"},
 		{name: "delete_oAuth2PermissionGrant", rewrite: func(p string) string {
 			return strings.Replace(p, "{id}", "l5eW7x0ga0-WDOntXzHateQDNpSH5-lPk9HjD3Sarjk", 1)
 		}},
 		{name: "revoke-all-scopes-oauth2permissiongrants"},
-		{name: "serviceprincipal_create_approleassignedto"},
-		{name: "grant-approles-using-approleassignedto"},
-		{name: "serviceprincipal_get_approleassignedto"},
-		{name: "get_servicePrincipal_oAuth2PermissionGrants"},
+		{name: "serviceprincipal_create_approleassignedto", schema: "strict.microsoft.graph.appRoleAssignment"},
+		{name: "grant-approles-using-approleassignedto", schema: "strict.microsoft.graph.appRoleAssignment"},
+		{name: "serviceprincipal_get_approleassignedto", schema: "strict.microsoft.graph.appRoleAssignmentCollectionResponse"},
+		{name: "get_servicePrincipal_oAuth2PermissionGrants", schema: "strict.microsoft.graph.oAuth2PermissionGrantCollectionResponse"},
 		{name: "revoke-approles-using-approleassignedto", rewrite: func(p string) string {
 			return strings.Replace(p, "47nZsM8O_UuNq5Jz3QValCxBBiqJea9Drc9CMK4Ru_M", minted["grant-approles-using-approleassignedto"], 1)
 		}},
@@ -164,15 +166,16 @@ func TestDocumentedExamples(t *testing.T) {
 			p = strings.Replace(p, "{resource-SP-id}", "9028d19c-26a9-4809-8e3f-20ff73e2d75e", 1)
 			return strings.Replace(p, "{appRoleAssignment-id}", minted["serviceprincipal_create_approleassignedto"], 1)
 		}},
-		{name: "get_a_count"},
-		{name: "list_serviceprincipal"},
+		{name: "get_a_count", schema: "strict.microsoft.graph.servicePrincipalCollectionResponse"},
+		{name: "list_serviceprincipal", schema: "strict.microsoft.graph.servicePrincipalCollectionResponse"},
 		{name: "get_count_only"},
-		{name: "get_team_count"},
-		{name: "get-approles-for-microsoftgraph"},
-		{name: "get_user_1"},
+		{name: "get_team_count", schema: "strict.microsoft.graph.servicePrincipalCollectionResponse"},
+		{name: "get-approles-for-microsoftgraph", schema: "strict.microsoft.graph.servicePrincipalCollectionResponse"},
+		{name: "get_user_1", schema: "strict.microsoft.graph.user"},
 		{name: "get_user", skip: "/me needs a delegated token; the simulator issues app-only tokens"},
-		{name: "get_user_select_e3"},
+		{name: "get_user_select_e3", schema: "strict.microsoft.graph.user"},
 	}
+	validator := newSchemaValidator(t)
 	covered := map[string]bool{}
 	for _, st := range steps {
 		covered[st.name] = true
@@ -197,6 +200,11 @@ func TestDocumentedExamples(t *testing.T) {
 		if m, ok := body.(map[string]any); ok {
 			if id, ok := m["id"].(string); ok {
 				minted[st.name] = id
+			}
+		}
+		if st.schema != "" {
+			if msg := validator.validate(st.schema, body); msg != "" {
+				t.Errorf("%s: answer violates %s: %s", st.name, st.schema, msg)
 			}
 		}
 		if st.outerOnly {

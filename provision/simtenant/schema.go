@@ -36,6 +36,7 @@ type schemaDoc struct {
 		Properties map[string]struct {
 			CSDLType     string `json:"x-csdl-type"`
 			CSDLNullable *bool  `json:"x-csdl-nullable"`
+			Type         any    `json:"type"`
 		} `json:"properties"`
 	} `json:"$defs"`
 }
@@ -56,9 +57,13 @@ func loadKinds() (*kinds, error) {
 				continue // streams (logo) are never part of the JSON entity
 			}
 			k.props[strings.ToLower(name)] = name
-			if strings.HasPrefix(p.CSDLType, "Collection(") && p.CSDLNullable != nil && !*p.CSDLNullable {
+			// Non-nullable collections are [] and non-nullable booleans false, never null.
+			switch {
+			case p.Type == "array" || strings.HasPrefix(p.CSDLType, "Collection(") && p.CSDLNullable != nil && !*p.CSDLNullable:
 				k.defaults[name] = []any{}
-			} else {
+			case p.Type == "boolean":
+				k.defaults[name] = false
+			default:
 				k.defaults[name] = nil
 			}
 		}
