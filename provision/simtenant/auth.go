@@ -139,10 +139,10 @@ func (t *Tenant) authenticate(rq *request, audiences []string) (*caller, *respon
 	if !ok || strings.TrimSpace(token) == "" {
 		return nil, rq.graphError(http.StatusUnauthorized, codeInvalidToken, "Access token is empty.")
 	}
-	if t.verifier == nil {
-		return nil, rq.graphError(http.StatusUnauthorized, codeInvalidToken, "Access token validation failure.")
-	}
-	claims, err := t.verifier.verify(strings.TrimSpace(token), audiences)
+	t.mu.Lock()
+	verifier := t.verifier
+	t.mu.Unlock()
+	claims, err := verifier.verify(strings.TrimSpace(token), audiences)
 	if err != nil {
 		msg := "Access token validation failure."
 		if strings.Contains(err.Error(), "audience") {

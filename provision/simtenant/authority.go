@@ -29,7 +29,10 @@ func (t *Tenant) mountAuthority() error {
 
 func (t *Tenant) serveAuthority(w http.ResponseWriter, r *http.Request) {
 	t.recordToken()
-	t.authority.Handler().ServeHTTP(w, r)
+	t.mu.Lock()
+	a := t.authority
+	t.mu.Unlock()
+	a.Handler().ServeHTTP(w, r)
 }
 
 // lookupClient describes a client to the authority. Roles are keyed by every name its

@@ -25,14 +25,14 @@ import (
 // fixture is a simulated tenant served over TLS, with a real Graph SDK client signed in as the
 // operator through a real azidentity credential.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	tenant *Tenant
 	srv    *httptest.Server
 	clock  *clock.Fake
 	client *msgraphsdk.GraphServiceClient
 }
 
-func newFixture(t *testing.T, opts Options) *fixture {
+func newFixture(t testing.TB, opts Options) *fixture {
 	t.Helper()
 	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
 	if opts.Clock == nil {
@@ -107,7 +107,7 @@ func deref(s *string) string {
 
 func ptr[T any](v T) *T { return &v }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return c

@@ -74,7 +74,11 @@ func (t *Tenant) record(rq *request, resp *response, inBatch, outer bool) {
 	if !isBatch || inBatch {
 		t.stats.s.Operations++
 	}
-	t.stats.s.ByRoute[rq.method+" "+rq.prefix+routeTemplate(rq.path)]++
+	route := rq.prefix + routeTemplate(rq.path)
+	if isExchangePath(rq.prefix + rq.path) {
+		route = rq.prefix + "/adminapi/beta/{tenant}/InvokeCommand"
+	}
+	t.stats.s.ByRoute[rq.method+" "+route]++
 	p := rq.prefix + rq.path
 	if len(rq.query) > 0 {
 		p += "?" + redactQuery(rq.query)
