@@ -108,7 +108,7 @@ func runApply(cmd *cobra.Command, f *factory, g *globalOptions, args []string, o
 		if ctx.Err() != nil {
 			return fmt.Errorf("apply interrupted after the change in flight; run apply again to finish: %w", err)
 		}
-		return fmt.Errorf("apply: %w", err)
+		return err
 	}
 	return nil
 }

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/provisionhq/provision/provision/clock"
+)
+
+// TestSimulateApplyThenPlanIsEmpty is the README's main job, end to end in-process: apply
+// the OpenFire example against the simulated tenant, then plan again and find nothing to do.
+func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
+	work := t.TempDir()
+	state := filepath.Join(work, "tenant.json")
+	manifest := copyExample(t, "openfire.yaml", work)
+	c := &cli{env: map[string]string{}}
+	chdir(t, work)
+
+	if code := c.run(t, "plan", "--detailed-exitcode", "--simulate="+state, manifest); code != exitChangesPending {
+		t.Fatalf("first plan: exit %d, want %d; stderr:\n%s", code, exitChangesPending, c.stderr.String())
+	}
+	if !strings.Contains(c.stdout.String(), "Plan: 10 to add, 0 to change, 0 to destroy.") {
+		t.Errorf("first plan does not add 10 objects:\n%s", c.stdout.String())
+	}
+
+	if code := c.run(t, "apply", "--simulate="+state, manifest); code != exitError ||
+		!strings.Contains(c.stderr.String(), "--auto-approve") {
+		t.Fatalf("apply without a terminal: exit %d, stderr %q; want 1 and a hint at --auto-approve", code, c.stderr.String())
+	}
+
+	if code := c.run(t, "apply", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stdout.String(), "Apply complete: 10 applied, 0 failed, 0 skipped.") {
+		t.Errorf("apply summary missing:\n%s", c.stdout.String())
+	}
+	creds, err := os.ReadFile(filepath.Join(work, "openfire-credentials.json"))
+	if err != nil {
+		t.Fatalf("the secret's file sink was not written: %v", err)
+	}
+	var doc struct{ ClientID, Secret string }
+	if err := json.Unmarshal(creds, &doc); err != nil || doc.ClientID == "" || doc.Secret == "" {
+		t.Fatalf("credentials file = %s (%v), want clientId and secret", creds, err)
+	}
+	for _, out := range []string{c.stdout.String(), c.stderr.String()} {
+		if strings.Contains(out, doc.Secret) {
+			t.Fatal("the secret value was printed")
+		}
+	}
+
+	if code := c.run(t, "plan", "--detailed-exitcode", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("plan after apply: exit %d, want 0; stdout:\n%s\nstderr:\n%s", code, c.stdout.String(), c.stderr.String())
+	}
+	if code := c.run(t, "plan", "-o", "json", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("plan -o json: exit %d", code)
+	}
+	var plan struct {
+		FormatVersion string            `json:"format_version"`
+		Changes       []json.RawMessage `json:"changes"`
+	}
+	if err := json.Unmarshal(c.stdout.Bytes(), &plan); err != nil || plan.FormatVersion == "" || len(plan.Changes) != 0 {
+		t.Fatalf("plan -o json = %s (%v), want an empty versioned plan", c.stdout.String(), err)
+	}
+}
+
+func TestApplyAsksOnATerminal(t *testing.T) {
+	work := t.TempDir()
+	state := filepath.Join(work, "tenant.json")
+	manifest := copyExample(t, "minimal.yaml", work)
+	chdir(t, work)
+	c := &cli{terminal: true, stdin: "no\n"}
+	if code := c.run(t, "apply", "--simulate="+state, manifest); code != exitError {
+		t.Fatalf("answering no: exit %d, want 1", code)
+	}
+	if !strings.Contains(c.stderr.String(), "Only 'yes' will be accepted") {
+		t.Errorf("no confirmation question on stderr:\n%s", c.stderr.String())
+	}
+	c.stdin = "yes\n"
+	if code := c.run(t, "apply", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("answering yes: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	c.stdin = ""
+	if code := c.run(t, "apply", "--dry-run", "--simulate="+state, manifest); code != exitOK ||
+		!strings.Contains(c.stdout.String(), "No changes.") {
+		t.Fatalf("dry run after apply: exit %d, stdout:\n%s", code, c.stdout.String())
+	}
+}
+
+func TestPlanInvalidManifestExitsThree(t *testing.T) {
+	work := t.TempDir()
+	path := filepath.Join(work, "bad.yaml")
+	if err := os.WriteFile(path, []byte("apiVersion: provision/v2\napplication: {name: x}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{}
+	if code := c.run(t, "plan", "--simulate="+filepath.Join(work, "s.json"), path); code != exitInvalidManifest {
+		t.Fatalf("exit %d, want 3; stderr %s", code, c.stderr.String())
+	}
+}
+
+func copyExample(t *testing.T, name, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, name)
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// chdir moves into dir for the test, because relative sink paths resolve against the
+// working directory as they do for a user.
+func chdir(t *testing.T, dir string) {
+	t.Helper()
+	old, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chdir(old) })
+}
+
+func TestSimulateServePrintsExports(t *testing.T) {
+	work := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr strings.Builder
+	f := &factory{in: strings.NewReader(""), out: &lockedWriter{w: &stdout}, errOut: &lockedWriter{w: &stderr},
+		isTerminal: func() bool { return false }, lookupEnv: func(string) (string, bool) { return "", false },
+		clock: clock.Real{}, workDir: os.Getwd, cacheDir: func() (string, error) { return work, nil }}
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"simulate", "serve", "--state", filepath.Join(work, "t.json")}, f) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(f.out.(*lockedWriter).String(), "SSL_CERT_FILE") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("simulate serve: exit %d, stderr %s", code, f.errOut.(*lockedWriter).String())
+	}
+	out := f.out.(*lockedWriter).String()
+	for _, name := range []string{"PROVISION_GRAPH_ENDPOINT", "PROVISION_EXCHANGE_ENDPOINT", "AZURE_AUTHORITY_HOST",
+		"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "SSL_CERT_FILE"} {
+		if !strings.Contains(out, "export "+name+"=") {
+			t.Errorf("no export line for %s in:\n%s", name, out)
+		}
+	}
+}
+
+// lockedWriter lets a test read what a running command writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
