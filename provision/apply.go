@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithuniquename"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/oauth2permissiongrants"
@@ -69,7 +71,13 @@ type appState struct {
 func (e *Engine) Apply(ctx context.Context, p *Plan, progress func(ChangeResult)) (*ApplyResult, error) {
 	states := map[string]*appState{}
 	result := &ApplyResult{}
-	for i := range p.Changes {
+	for i := 0; i < len(p.Changes); i++ {
+		if n := consentRun(p.Changes[i:]); n > 1 {
+			// Admin consent changes go together in one $batch round trip.
+			result.Results = append(result.Results, e.applyConsentBatch(ctx, p.Changes[i:i+n], states, progress)...)
+			i += n - 1
+			continue
+		}
 		c := &p.Changes[i]
 		st := states[c.Target.App]
 		if st == nil {
@@ -213,7 +221,7 @@ func (e *Engine) applyApplication(ctx context.Context, c *Change, st *appState) 
 			return err
 		})
 		if err != nil {
-			return "", fmt.Errorf("update application: %w", err)
+			return "", fmt.Errorf("update application: %w", graph.ExplainDenied(err, graph.OpUpdateApplication))
 		}
 		st.objectID = id
 		return id, nil
@@ -227,7 +235,7 @@ func (e *Engine) applyApplication(ctx context.Context, c *Change, st *appState) 
 			app, err = client.ApplicationsWithUniqueName(&name).Patch(ctx, body, cfg)
 			return err
 		}); err != nil {
-			return "", fmt.Errorf("create application: %w", err)
+			return "", fmt.Errorf("create application: %w", graph.ExplainDenied(err, graph.OpCreateApplication))
 		}
 		if app == nil {
 			// 204: it existed already (an earlier apply's create whose answer was lost,
@@ -240,15 +248,46 @@ func (e *Engine) applyApplication(ctx context.Context, c *Change, st *appState) 
 			}
 		}
 	} else {
-		if err := e.retry(ctx, false, func(ctx context.Context) error {
+		// Without a uniqueName a create is a POST, which Graph would happily repeat: first
+		// look for the app an earlier run made (its answer lost, or this plan applied
+		// twice), recognised by name and ownership tag.
+		if app, err = e.findOwnApplication(ctx, spec.DisplayName); err != nil {
+			return "", fmt.Errorf("create application: %w", graph.ExplainDenied(err, graph.OpFindApplication))
+		}
+		if app != nil {
+			id := str(app.GetId())
+			if err := e.retry(ctx, false, func(ctx context.Context) error {
+				_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
+				return err
+			}); err != nil {
+				return "", fmt.Errorf("update application: %w", graph.ExplainDenied(err, graph.OpUpdateApplication))
+			}
+		} else if err := e.retry(ctx, false, func(ctx context.Context) error {
 			app, err = client.Applications().Post(ctx, body, nil)
 			return err
 		}); err != nil {
-			return "", fmt.Errorf("create application: %w", err)
+			return "", fmt.Errorf("create application: %w", graph.ExplainDenied(err, graph.OpCreateApplication))
 		}
 	}
 	st.objectID, st.appID, st.freshApp = str(app.GetId()), str(app.GetAppId()), true
 	return st.objectID, nil
+}
+
+// findOwnApplication returns the one application named name that carries the ownership tag,
+// or nil when there is none.
+func (e *Engine) findOwnApplication(ctx context.Context, name string) (models.Applicationable, error) {
+	f := "displayName eq " + quote(name)
+	page, err := e.Graph.Graph.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: []string{"id", "appId", "tags"}}})
+	if err != nil {
+		return nil, graph.Wrap(err)
+	}
+	for _, a := range page.GetValue() {
+		if slices.Contains(a.GetTags(), ownershipTag) {
+			return a, nil
+		}
+	}
+	return nil, nil
 }
 
 // applyServicePrincipal creates or updates the enterprise app.
@@ -264,7 +303,7 @@ func (e *Engine) applyServicePrincipal(ctx context.Context, c *Change, st *appSt
 			_, err := client.ServicePrincipals().ByServicePrincipalId(id).Patch(ctx, body, nil)
 			return err
 		}); err != nil {
-			return "", fmt.Errorf("update service principal: %w", err)
+			return "", fmt.Errorf("update service principal: %w", graph.ExplainDenied(err, graph.OpUpdateServicePrincipal))
 		}
 		return id, nil
 	}
@@ -296,7 +335,7 @@ func (e *Engine) applyServicePrincipal(ctx context.Context, c *Change, st *appSt
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("create service principal: %w", err)
+		return "", fmt.Errorf("create service principal: %w", graph.ExplainDenied(err, graph.OpCreateServicePrincipal))
 	}
 	st.spID, st.freshSP = str(sp.GetId()), true
 	return st.spID, nil
@@ -311,7 +350,7 @@ func (e *Engine) applyGrant(ctx context.Context, c *Change, st *appState) (strin
 		id := c.Target.ID
 		err := graph.Wrap(client.Oauth2PermissionGrants().ByOAuth2PermissionGrantId(id).Delete(ctx, nil))
 		if err != nil && !graph.IsNotFound(err) {
-			return "", fmt.Errorf("delete permission grant: %w", err)
+			return "", fmt.Errorf("delete permission grant: %w", graph.ExplainDenied(err, graph.OpGrantDelegated))
 		}
 		return id, nil
 	case Update:
@@ -342,7 +381,7 @@ func (e *Engine) applyGrant(ctx context.Context, c *Change, st *appState) (strin
 		return id, e.patchGrantScope(ctx, id, scope)
 	}
 	if err != nil {
-		return "", fmt.Errorf("create permission grant: %w", err)
+		return "", fmt.Errorf("create permission grant: %w", graph.ExplainDenied(err, graph.OpGrantDelegated))
 	}
 	return str(g.GetId()), nil
 }
@@ -355,7 +394,7 @@ func (e *Engine) patchGrantScope(ctx context.Context, id, scope string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("update permission grant: %w", err)
+		return fmt.Errorf("update permission grant: %w", graph.ExplainDenied(err, graph.OpGrantDelegated))
 	}
 	return nil
 }
@@ -392,7 +431,7 @@ func (e *Engine) applyAppRoleGrant(ctx context.Context, c *Change, st *appState)
 	if c.Action == Delete {
 		err := graph.Wrap(assignedTo.ByAppRoleAssignmentId(c.Target.ID).Delete(ctx, nil))
 		if err != nil && !graph.IsNotFound(err) {
-			return "", fmt.Errorf("delete app role assignment: %w", err)
+			return "", fmt.Errorf("delete app role assignment: %w", graph.ExplainDenied(err, graph.OpGrantApplicationRoles))
 		}
 		return c.Target.ID, nil
 	}
@@ -419,7 +458,7 @@ func (e *Engine) applyAppRoleGrant(ctx context.Context, c *Change, st *appState)
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("create app role assignment: %w", err)
+		return "", fmt.Errorf("create app role assignment: %w", graph.ExplainDenied(err, graph.OpGrantApplicationRoles))
 	}
 	return str(a.GetId()), nil
 }

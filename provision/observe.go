@@ -11,6 +11,8 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/oauth2permissiongrants"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
+
+	"github.com/provisionhq/provision/provision/graph"
 )
 
 // The properties observe selects, so responses carry only what planning reads.
@@ -100,7 +102,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 			sps, err = getList[models.ServicePrincipalCollectionResponseable](ctx, e, res, key, models.CreateServicePrincipalCollectionResponseFromDiscriminatorValue, resourceFromModel)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read resource service principals: %w", err)
+			return nil, fmt.Errorf("read resource service principals: %w", graph.ExplainDenied(err, graph.OpReadServicePrincipals))
 		}
 		for _, sp := range sps {
 			if !seen[sp.ID] {
@@ -116,7 +118,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		if w.UniqueName != "" && w.AppID == "" {
 			app, err := getOne(e, res, fmt.Sprintf("unique%d", i), models.CreateApplicationFromDiscriminatorValue, appFromModel)
 			if err != nil {
-				return nil, fmt.Errorf("read application %q: %w", w.UniqueName, err)
+				return nil, fmt.Errorf("read application %q: %w", w.UniqueName, graph.ExplainDenied(err, graph.OpFindApplication))
 			}
 			if app != nil {
 				o.Apps = append(o.Apps, *app)
@@ -124,7 +126,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		}
 		apps, err := getList[models.ApplicationCollectionResponseable](ctx, e, res, fmt.Sprintf("app%d", i), models.CreateApplicationCollectionResponseFromDiscriminatorValue, appFromModel)
 		if err != nil {
-			return nil, fmt.Errorf("read applications named %q: %w", w.Name, err)
+			return nil, fmt.Errorf("read applications named %q: %w", w.Name, graph.ExplainDenied(err, graph.OpFindApplication))
 		}
 		for _, a := range apps {
 			if len(o.Apps) == 0 || o.Apps[0].ID != a.ID {
@@ -161,7 +163,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		}
 		sp, err := getOne(e, res, fmt.Sprintf("sp%d", i), models.CreateServicePrincipalFromDiscriminatorValue, servicePrincipalFromModel)
 		if err != nil {
-			return nil, fmt.Errorf("read service principal of %s: %w", app.AppID, err)
+			return nil, fmt.Errorf("read service principal of %s: %w", app.AppID, graph.ExplainDenied(err, graph.OpReadServicePrincipals))
 		}
 		out[i].ServicePrincipal = sp
 		if sp == nil {
