@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -37,12 +39,19 @@ Without a terminal, apply refuses to run unless --auto-approve is given.`,
 	return cmd
 }
 
-// applyJSON is the -o json document of an apply: the plan, then what happened to each change.
+// applyJSON is the -o json document of an apply: per file, the plan, then what happened to
+// each change.
 type applyJSON struct {
-	FormatVersion string           `json:"format_version"`
-	Plan          render.Document  `json:"plan"`
-	Applied       bool             `json:"applied"`
-	Results       []applyJSONEntry `json:"results"`
+	FormatVersion string         `json:"format_version"`
+	Applied       bool           `json:"applied"`
+	Runs          []applyRunJSON `json:"runs"`
+}
+
+type applyRunJSON struct {
+	File    string           `json:"file"`
+	Tenant  string           `json:"tenant,omitempty"`
+	Plan    render.Document  `json:"plan"`
+	Results []applyJSONEntry `json:"results"`
 }
 
 type applyJSONEntry struct {
@@ -54,57 +63,70 @@ type applyJSONEntry struct {
 }
 
 func runApply(cmd *cobra.Command, f *factory, g *globalOptions, args []string, o applyOptions) error {
-	ctx := cmd.Context()
-	p, s, err := planManifests(ctx, f, g, args)
+	return planAndApply(cmd.Context(), f, g, args, o, provision.PlanOptions{})
+}
+
+// planAndApply plans every file, shows the plans, asks (unless auto-approved), then applies
+// file by file. apply and rotate share it; rotate plans secrets only.
+func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []string, o applyOptions, opts provision.PlanOptions) error {
+	runs, err := planRuns(ctx, f, g, args, opts)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeRuns(runs)
 
-	if o.dryRun || p.Empty() || g.output == "text" {
-		if g.output == "text" || o.dryRun {
-			if err := printPlan(f, g, p); err != nil {
-				return err
-			}
+	if g.output == "text" || o.dryRun {
+		if err := printRuns(f, g, runs); err != nil {
+			return err
 		}
-		if o.dryRun {
-			return nil
+	}
+	if o.dryRun {
+		return nil
+	}
+	if emptyRuns(runs) {
+		if g.output == "json" {
+			return writeApplyJSON(f, runs, false)
 		}
-		if p.Empty() {
-			if g.output == "json" {
-				return writeApplyJSON(f, p, false, nil)
-			}
-			return nil
-		}
+		return nil
 	}
 	if !o.autoApprove {
 		if !f.isTerminal() {
 			return fmt.Errorf("apply needs confirmation: run it on a terminal, or pass --auto-approve to apply without asking")
 		}
-		if !confirm(f, p.Summary()) {
+		if !confirm(f, totalSummary(runs)) {
 			fmt.Fprintln(f.errOut, "Apply cancelled: nothing was changed.")
 			return silentError{code: exitError}
 		}
 	}
 
-	res, err := s.engine().Apply(ctx, p, func(r provision.ChangeResult) {
-		if g.output == "text" {
-			fmt.Fprintln(f.errOut, progressLine(r))
+	var errs []error
+	var applied, failed, skipped int
+	for _, r := range runs {
+		if r.plan.Empty() {
+			continue
 		}
-	})
-	var results []provision.ChangeResult
-	if res != nil {
-		results = res.Results
+		res, err := r.session.engine().Apply(ctx, r.plan, func(c provision.ChangeResult) {
+			if g.output == "text" {
+				fmt.Fprintln(f.errOut, progressLine(c))
+			}
+		})
+		if res != nil {
+			r.results = res.Results
+			a, fl, sk := res.Counts()
+			applied, failed, skipped = applied+a, failed+fl, skipped+sk
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.file, err))
+		}
 	}
 	if g.output == "json" {
-		if jerr := writeApplyJSON(f, p, true, results); jerr != nil {
+		if jerr := writeApplyJSON(f, runs, true); jerr != nil {
 			return jerr
 		}
-	} else if res != nil {
-		applied, failed, skipped := res.Counts()
+	} else {
 		fmt.Fprintf(f.out, "\nApply complete: %d applied, %d failed, %d skipped.\n", applied, failed, skipped)
 	}
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("apply interrupted after the change in flight; run apply again to finish: %w", err)
 		}
@@ -115,8 +137,7 @@ func runApply(cmd *cobra.Command, f *factory, g *globalOptions, args []string, o
 
 // confirm asks on the terminal; only "yes" applies, as in terraform.
 func confirm(f *factory, sum provision.Summary) bool {
-	fmt.Fprintf(f.errOut, "\nDo you want to apply these changes (%d to add, %d to change, %d to destroy)?\n  Only 'yes' will be accepted: ",
-		sum.Add+sum.Adopt, sum.Change+sum.Rotate, sum.Destroy)
+	fmt.Fprintf(f.errOut, "\nDo you want to apply these changes (%s)?\n  Only 'yes' will be accepted: ", summaryText(sum))
 	line, _ := bufio.NewReader(f.in).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"
 }
@@ -124,7 +145,7 @@ func confirm(f *factory, sum provision.Summary) bool {
 // progressLine is the stderr line printed as each change completes.
 func progressLine(r provision.ChangeResult) string {
 	switch {
-	case r.Err == provision.ErrSkipped:
+	case errors.Is(r.Err, provision.ErrSkipped):
 		return fmt.Sprintf("  skipped  %c %s (an earlier change it depends on failed)", r.Action, r.Address)
 	case r.Err != nil:
 		return fmt.Sprintf("  failed   %c %s: %v", r.Action, r.Address, r.Err)
@@ -134,17 +155,21 @@ func progressLine(r provision.ChangeResult) string {
 	return fmt.Sprintf("  done     %c %s", r.Action, r.Address)
 }
 
-func writeApplyJSON(f *factory, p *provision.Plan, applied bool, results []provision.ChangeResult) error {
-	out := applyJSON{FormatVersion: provision.FormatVersion, Plan: render.NewDocument(p), Applied: applied, Results: []applyJSONEntry{}}
-	for _, r := range results {
-		e := applyJSONEntry{Address: r.Address, Action: string(r.Action), ID: r.ID, Status: "done"}
-		switch {
-		case r.Err == provision.ErrSkipped:
-			e.Status = "skipped"
-		case r.Err != nil:
-			e.Status, e.Error = "failed", r.Err.Error()
+func writeApplyJSON(f *factory, runs []*fileRun, applied bool) error {
+	out := applyJSON{FormatVersion: provision.FormatVersion, Applied: applied, Runs: []applyRunJSON{}}
+	for _, r := range runs {
+		run := applyRunJSON{File: r.file, Tenant: r.tenant, Plan: render.NewDocument(r.plan), Results: []applyJSONEntry{}}
+		for _, c := range r.results {
+			e := applyJSONEntry{Address: c.Address, Action: string(c.Action), ID: c.ID, Status: "done"}
+			switch {
+			case errors.Is(c.Err, provision.ErrSkipped):
+				e.Status = "skipped"
+			case c.Err != nil:
+				e.Status, e.Error = "failed", c.Err.Error()
+			}
+			run.Results = append(run.Results, e)
 		}
-		out.Results = append(out.Results, e)
+		out.Runs = append(out.Runs, run)
 	}
 	enc := json.NewEncoder(f.out)
 	enc.SetIndent("", "  ")

@@ -174,3 +174,50 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.w.String()
 }
+
+// TestPlanSeveralFiles fans out over a directory: one run per file, one total, and a JSON
+// document listing each file's plan.
+func TestPlanSeveralFiles(t *testing.T) {
+	work := t.TempDir()
+	state := filepath.Join(work, "tenant.json")
+	dir := filepath.Join(work, "manifests")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	copyExample(t, "openfire.yaml", dir)
+	copyExample(t, "minimal.yaml", dir)
+	chdir(t, work)
+	c := &cli{}
+	if code := c.run(t, "plan", "--simulate="+state, dir); code != exitOK {
+		t.Fatalf("plan dir: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stdout.String(), "Total for 2 files: 12 to add, 0 to change, 0 to destroy.") {
+		t.Errorf("no total line:\n%s", c.stdout.String())
+	}
+	if code := c.run(t, "plan", "-o", "json", "--simulate="+state, dir); code != exitOK {
+		t.Fatalf("plan dir -o json: exit %d", code)
+	}
+	var out multiPlanJSON
+	if err := json.Unmarshal(c.stdout.Bytes(), &out); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, c.stdout.String())
+	}
+	if len(out.Runs) != 2 || out.Runs[1].Tenant != "office.openfire.pro" || out.Summary.Add != 12 {
+		t.Errorf("runs = %+v, summary %+v; want 2 runs (openfire for office.openfire.pro last) adding 12", out.Runs, out.Summary)
+	}
+}
+
+func TestTenantMismatchIsAnError(t *testing.T) {
+	work := t.TempDir()
+	path := filepath.Join(work, "other.yaml")
+	manifest := "apiVersion: provision/v1\ntenant: 11111111-2222-3333-4444-555555555555\napplication: {name: Other}\n"
+	if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{}
+	if code := c.run(t, "plan", "--simulate="+filepath.Join(work, "s.json"), path); code != exitError {
+		t.Fatalf("exit %d, want 1; stderr %s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stderr.String(), "11111111-2222-3333-4444-555555555555") {
+		t.Errorf("the error does not name the tenant: %s", c.stderr.String())
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 
@@ -18,6 +19,10 @@ type factory struct {
 	clock      clock.Clock
 	workDir    func() (string, error)
 	cacheDir   func() (string, error)
+
+	// sim is the simulated tenant of this command, started by the first --simulate connection
+	// and stopped (saving its state) by closeSimulator.
+	sim *simulator
 }
 
 // newSystemFactory wires the factory to the process: standard streams, environment, wall clock.
@@ -32,6 +37,29 @@ func newSystemFactory() *factory {
 		workDir:    os.Getwd,
 		cacheDir:   os.UserCacheDir,
 	}
+}
+
+// simulator returns the simulated tenant of this command, starting it on first use.
+func (f *factory) simulator(ctx context.Context, g *globalOptions) (*simulator, error) {
+	if f.sim != nil {
+		return f.sim, nil
+	}
+	sim, err := f.startSimulator(ctx, g.simulate.stateFile, "")
+	if err != nil {
+		return nil, err
+	}
+	f.sim = sim
+	return sim, nil
+}
+
+// closeSimulator stops the simulated tenant, if one was started, saving its state.
+func (f *factory) closeSimulator() error {
+	if f.sim == nil {
+		return nil
+	}
+	err := f.sim.Close()
+	f.sim = nil
+	return err
 }
 
 // getenv returns the variable's value, or "" when unset.

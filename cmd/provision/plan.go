@@ -1,11 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
-	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/render"
 	"github.com/spf13/cobra"
@@ -28,15 +23,15 @@ Exit codes: 0 success, 1 error, 3 invalid manifest; with --detailed-exitcode, 0 
 changes and 2 means changes are pending.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, s, err := planManifests(cmd.Context(), f, g, args)
+			runs, err := planRuns(cmd.Context(), f, g, args, provision.PlanOptions{})
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			if err := printPlan(f, g, p); err != nil {
+			defer closeRuns(runs)
+			if err := printRuns(f, g, runs); err != nil {
 				return err
 			}
-			if o.detailedExitCode && !p.Empty() {
+			if o.detailedExitCode && !emptyRuns(runs) {
 				return errChangesPending
 			}
 			return nil
@@ -44,33 +39,6 @@ changes and 2 means changes are pending.`,
 	}
 	cmd.Flags().BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when changes are pending, 1 on error")
 	return cmd
-}
-
-// planManifests loads the manifests, signs in and plans. The caller closes the session.
-func planManifests(ctx context.Context, f *factory, g *globalOptions, args []string) (*provision.Plan, *session, error) {
-	docs, diags, err := loadManifests(f, args)
-	printDiagnostics(f.errOut, diags)
-	if err != nil {
-		if diags.HasErrors() {
-			return nil, nil, silentError{code: exitInvalidManifest}
-		}
-		return nil, nil, err
-	}
-	s, err := f.connect(ctx, g)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := s.engine().Plan(ctx, docs)
-	if err != nil {
-		_ = s.Close()
-		var mdiags manifests.Diagnostics
-		if errors.As(err, &mdiags) {
-			printDiagnostics(f.errOut, mdiags)
-			return nil, nil, silentError{code: exitInvalidManifest}
-		}
-		return nil, nil, fmt.Errorf("plan: %w", err)
-	}
-	return p, s, nil
 }
 
 // printPlan writes the plan to stdout in the chosen format; in text mode warnings go to

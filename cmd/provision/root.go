@@ -48,6 +48,9 @@ func run(ctx context.Context, args []string, f *factory) int {
 	root := newRootCmd(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if cerr := f.closeSimulator(); cerr != nil && err == nil {
+		err = fmt.Errorf("save simulated tenant: %w", cerr)
+	}
 	if err != nil {
 		var silent silentError
 		if !errors.As(err, &silent) && !errors.Is(err, errChangesPending) {

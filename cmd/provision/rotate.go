@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/provisionhq/provision/provision"
 	"github.com/spf13/cobra"
 )
 
@@ -21,7 +22,8 @@ newest credential expires within rotateBefore (add new, write every sink, verify
 older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notYet("rotate")
+			return planAndApply(cmd.Context(), f, g, args, applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun},
+				provision.PlanOptions{SecretsOnly: true, ForceRotate: o.force})
 		},
 	}
 	cmd.Flags().BoolVar(&o.force, "force", false, "rotate now, whatever the expiry")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/provisionhq/provision/manifests"
@@ -41,18 +42,18 @@ func (s *session) engine() *provision.Engine {
 	return &provision.Engine{Graph: s.graph, Exchange: s.exchange, Secrets: s.secrets}
 }
 
-// connect signs in to the tenant the flags point at. With --simulate it first starts the
-// simulated tenant and points the ordinary credential chain at it, so the same code path
-// runs against both.
-func (f *factory) connect(ctx context.Context, g *globalOptions) (*session, error) {
+// connect signs in to tenant (the manifest's tenant value; "" means the credential's own)
+// with the credential the flags and environment choose. With --simulate it first starts the
+// simulated tenant (once per command) and points the ordinary credential chain at it, so the
+// same code path runs against both.
+func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) (*session, error) {
 	getenv := f.getenv
 	s := &session{}
 	if g.simulate.enabled {
-		sim, err := f.startSimulator(ctx, g.simulate.stateFile, "")
+		sim, err := f.simulator(ctx, g)
 		if err != nil {
 			return nil, err
 		}
-		s.close = sim.Close
 		s.transport = sim.transport
 		getenv = sim.getenv(f.lookupEnv)
 	}
@@ -72,7 +73,7 @@ func (f *factory) connect(ctx context.Context, g *globalOptions) (*session, erro
 		return nil, err
 	}
 	s.endpoints = endpoints
-	copts := credential.Options{Method: method, Endpoints: endpoints, Getenv: getenv, Prompt: f.errOut}
+	copts := credential.Options{Method: method, Endpoints: endpoints, Getenv: getenv, Prompt: f.errOut, TenantID: tenant}
 	var rt http.RoundTripper
 	if s.transport != nil {
 		copts.Transport = &http.Client{Transport: s.transport}
@@ -100,12 +101,14 @@ func (f *factory) connect(ctx context.Context, g *globalOptions) (*session, erro
 	}
 	s.graph = client
 
-	tenantID := cred.TenantID()
-	if tenantID == "" {
-		// The Azure CLI and managed identities do not say their tenant up front; the token does.
-		if tenantID, err = s.tokenTenant(ctx); err != nil {
-			return nil, err
-		}
+	// The token says which tenant the credential really signed in to: the Azure CLI and
+	// managed identities do not say it up front, and a manifest's tenant must match it.
+	tenantID, err := s.tokenTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if isGUID(tenant) && !strings.EqualFold(tenant, tenantID) {
+		return nil, fmt.Errorf("the manifest's tenant %s is not the signed-in tenant %s: sign in to %s (AZURE_TENANT_ID, az login --tenant) or correct the manifest", tenant, tenantID, tenant)
 	}
 	exo, err := exchange.New(exchange.Options{
 		Endpoint:   endpoints.Exchange,
@@ -165,4 +168,22 @@ func (f *factory) secretDeps(cred *credential.Credential, endpoints credential.E
 		AuthorityHost: endpoints.Authority,
 		MailScope:     endpoints.ExchangeScope(),
 	}
+}
+
+// isGUID reports whether s looks like a tenant id rather than a domain.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
+			return false
+		}
+	}
+	return true
 }
