@@ -73,7 +73,10 @@ func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resourc
 		attrs = append(attrs, accessAttrs(app.RequiredResourceAccess, rra, resources, false)...)
 	}
 	action, reason := Update, ""
-	if !slices.Contains(app.Tags, ownershipTag) {
+	// A manifest that names the registration by its appId (as provision export writes) has
+	// adopted it already: the tag alone is no reason for a change, so an exported manifest
+	// plans empty. The tag is stamped with the next change that has one.
+	if !slices.Contains(app.Tags, ownershipTag) && (want.AppID == "" || len(attrs) > 0) {
 		tags := append(append([]string{}, app.Tags...), ownershipTag)
 		spec.Tags = &tags
 		action = Adopt
