@@ -2,9 +2,12 @@ package credential
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -145,7 +148,11 @@ func newBuilder(opts Options) builder {
 		clientID: strings.TrimSpace(getenv(EnvClientID)),
 		// Cloud is always set, so azidentity never reads AZURE_AUTHORITY_HOST behind the
 		// injected getenv's back.
-		client: azcore.ClientOptions{Cloud: opts.Endpoints.Cloud(), Transport: opts.Transport},
+		client: azcore.ClientOptions{
+			Cloud:     opts.Endpoints.Cloud(),
+			Transport: opts.Transport,
+			Retry:     policy.RetryOptions{ShouldRetry: shouldRetry},
+		},
 		noDisc: opts.Endpoints.DisableInstanceDiscovery(),
 	}
 }
@@ -208,7 +215,10 @@ func (b builder) workload() (azcore.TokenCredential, error) {
 
 // managed is the host's managed identity; AZURE_CLIENT_ID picks a user-assigned one.
 func (b builder) managed() (azcore.TokenCredential, error) {
-	o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: b.client}
+	// Managed identity keeps azidentity's own retry rules (IMDS answers 404/410 while starting).
+	client := b.client
+	client.Retry = policy.RetryOptions{}
+	o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: client}
 	if b.clientID != "" {
 		o.ID = azidentity.ClientID(b.clientID)
 	}
@@ -309,4 +319,22 @@ func (p *probedManagedIdentity) GetToken(ctx context.Context, opts policy.TokenR
 	// No HTTP answer (refused, unreachable, timed out): there is no managed identity here.
 	return azcore.AccessToken{}, azidentity.NewCredentialUnavailableError(
 		"ManagedIdentityCredential: no managed identity endpoint answered: " + err.Error())
+}
+
+// shouldRetry is azcore's retry rule (transport errors and 408, 429, 500, 502, 503, 504) except
+// that a certificate the system does not trust fails at once: retrying cannot fix it, and the
+// default would spend ten seconds before saying so.
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		var certErr *tls.CertificateVerificationError
+		var unknownCA x509.UnknownAuthorityError
+		var hostErr x509.HostnameError
+		return !(errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr))
+	}
+	switch resp.StatusCode {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }

@@ -95,8 +95,8 @@ func header(h map[string]string, name string) string {
 // BatchRequestFrom turns a request built by the fluent SDK into a BatchRequest, so the engine
 // never writes Graph URLs by hand. For a GET with $select:
 //
-//	cfg := &applications.ApplicationsWithAppIdRequestBuilderGetRequestConfiguration{
-//		QueryParameters: &applications.ApplicationsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id", "appId"}},
+//	cfg := &applicationswithappid.ApplicationsWithAppIdRequestBuilderGetRequestConfiguration{
+//		QueryParameters: &applicationswithappid.ApplicationsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id", "appId"}},
 //	}
 //	ri, _ := c.Graph.ApplicationsWithAppId(&appID).ToGetRequestInformation(ctx, cfg)
 //	req, _ := c.BatchRequestFrom("app", ri)
@@ -160,7 +160,7 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchRespons
 		}
 		seen[r.ID] = true
 	}
-	out := make([]BatchResponse, 0, len(reqs))
+	var chunks [][]BatchRequest
 	for start := 0; start < len(reqs); start += MaxBatchSize {
 		chunk := reqs[start:min(start+MaxBatchSize, len(reqs))]
 		inChunk := map[string]bool{}
@@ -174,6 +174,10 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchRespons
 				}
 			}
 		}
+		chunks = append(chunks, chunk)
+	}
+	out := make([]BatchResponse, 0, len(reqs))
+	for _, chunk := range chunks {
 		resps, err := c.batchChunk(ctx, chunk)
 		if err != nil {
 			return nil, err
