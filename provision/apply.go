@@ -142,6 +142,8 @@ func (e *Engine) applyChange(ctx context.Context, c *Change, st *appState) (stri
 		return e.applyGrant(ctx, c, st)
 	case KindAppRoleGrant:
 		return e.applyAppRoleGrant(ctx, c, st)
+	case KindSecret:
+		return e.applySecret(ctx, c, st)
 	}
 	return "", fmt.Errorf("apply %s: kind %s is not supported by this version", c.Action, c.Kind)
 }

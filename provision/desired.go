@@ -33,6 +33,9 @@ type Desired struct {
 	// AssignmentRequired is appRoleAssignmentRequired on the enterprise app; nil: not managed.
 	AssignmentRequired *bool
 
+	// Secrets are the client secrets the manifest manages, recognised by name.
+	Secrets []DesiredSecret
+
 	// Source locates values in the manifest for diagnostics.
 	Source manifests.Source
 }
@@ -85,6 +88,7 @@ func DesiredFromDocument(d *manifests.Document) Desired {
 		}
 		want.Permissions = append(want.Permissions, api)
 	}
+	want.Secrets = desiredSecrets(a.Secrets)
 	if a.Assignments != nil && a.Assignments.Required != nil {
 		r := *a.Assignments.Required
 		want.AssignmentRequired = &r

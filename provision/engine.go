@@ -19,6 +19,11 @@ type Engine struct {
 	// Clock paces the engine's own waits (retried $batch items); nil means the Graph
 	// client's clock.
 	Clock clock.Clock
+	// Secrets delivers and checks new client secrets; only apply uses it.
+	Secrets SecretDeps
+
+	// locks gives each application one credential writer at a time.
+	locks graph.Locks
 }
 
 func (e *Engine) clock() clock.Clock {
@@ -35,6 +40,15 @@ func (e *Engine) clock() clock.Clock {
 // manifests against this tenant (unknown permission, ambiguous name) come back together as
 // one manifests.Diagnostics; other errors are Graph failures.
 func (e *Engine) Plan(ctx context.Context, docs []*manifests.Document) (*Plan, error) {
+	return e.PlanWith(ctx, docs, PlanOptions{})
+}
+
+// PlanWith is Plan with options: SecretsOnly and ForceRotate for provision rotate. A zero
+// opts.Now means the Graph client's clock.
+func (e *Engine) PlanWith(ctx context.Context, docs []*manifests.Document, opts PlanOptions) (*Plan, error) {
+	if opts.Now.IsZero() {
+		opts.Now = e.clock().Now()
+	}
 	wants := make([]Desired, len(docs))
 	for i, d := range docs {
 		wants[i] = DesiredFromDocument(d)
@@ -46,7 +60,7 @@ func (e *Engine) Plan(ctx context.Context, docs []*manifests.Document) (*Plan, e
 	p := &Plan{FormatVersion: FormatVersion, Changes: []Change{}, Warnings: []Warning{}}
 	var probs manifests.Diagnostics
 	for i, w := range wants {
-		changes, warnings, err := PlanDocument(w, observed[i], PlanOptions{Now: e.clock().Now()})
+		changes, warnings, err := PlanDocument(w, observed[i], opts)
 		var d manifests.Diagnostics
 		switch {
 		case errors.As(err, &d):

@@ -19,6 +19,8 @@ import (
 	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/sink"
+	"github.com/provisionhq/provision/provision/verify"
 )
 
 // fixture is a simulated tenant over TLS and an engine whose real Graph client signs in to
@@ -53,7 +55,19 @@ func newFixture(tb testing.TB, faults simtenant.Faults) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &fixture{tenant: tenant, engine: &provision.Engine{Graph: gc}, clock: fc}
+	dir := tb.TempDir()
+	engine := &provision.Engine{
+		Graph: gc,
+		Secrets: provision.SecretDeps{
+			Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
+				return sink.FromStore(store, sink.Deps{BaseDir: dir, Getenv: func(string) string { return "" }})
+			},
+			Verify:        verify.ClientSecret{AuthorityHost: srv.URL, Scope: srv.URL + "/.default", Transport: srv.Client(), Clock: fc}.Verify,
+			TenantID:      tid,
+			AuthorityHost: srv.URL + "/",
+		},
+	}
+	return &fixture{tenant: tenant, engine: engine, clock: fc}
 }
 
 // example loads a manifest of examples/ with no environment (defaults apply).
@@ -107,6 +121,7 @@ func TestPlanApplyPlanIsEmpty(t *testing.T) {
 				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["IMAP.AccessAsApp"]`,
 				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["POP.AccessAsApp"]`,
 				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["SMTP.SendAsApp"]`,
+				`+ application["OpenFire"].secret["OpenFire Mail"]`,
 			},
 		},
 		"minimal": {

@@ -137,6 +137,8 @@ type AttrChange struct {
 // Warning is something the user should know that is not a change: consent still pending, a
 // permission that will not do what its name suggests.
 type Warning struct {
+	// Kind classifies the warning for tools; WarningExpiry marks an expiring credential.
+	Kind    string        `json:"kind,omitempty"`
 	Address string        `json:"address,omitempty"`
 	Message string        `json:"message"`
 	Source  manifests.Pos `json:"source,omitzero"`
@@ -226,6 +228,9 @@ type Target struct {
 	AppRoleID string
 	// Scope is a grant's full space-separated scope list.
 	Scope string
+
+	// Secret is the client secret a secret change creates, rotates or retires.
+	Secret *SecretSpec
 }
 
 // ApplicationSpec holds the application properties to write; a nil field is left unchanged.

@@ -14,6 +14,11 @@ import (
 type PlanOptions struct {
 	// Now is the time secret expiry is measured against; zero means unused.
 	Now time.Time
+	// SecretsOnly plans client secrets and nothing else (provision rotate); the application
+	// must exist.
+	SecretsOnly bool
+	// ForceRotate rotates every managed secret now, whatever its expiry (rotate --force).
+	ForceRotate bool
 }
 
 // PlanDocument compares what one manifest document wants with what the tenant holds and
@@ -31,6 +36,9 @@ func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warn
 		if errors.As(err, &d) {
 			probs = append(probs, d...)
 		}
+	}
+	if opts.SecretsOnly {
+		return planSecretsOnly(want, app, probs, opts)
 	}
 	apis, resolveProbs := resolveAPIs(want, o.Resources)
 	probs = append(probs, resolveProbs...)
@@ -54,6 +62,9 @@ func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warn
 	changes = append(changes, consent...)
 	warnings = append(warnings, w...)
 	warnings = append(warnings, exchangeProtocolWarnings(want, apis)...)
+	secrets, w := planSecrets(want, app, opts)
+	changes = append(changes, secrets...)
+	warnings = append(warnings, w...)
 
 	for i := range changes {
 		changes[i].Target.App = want.Address
