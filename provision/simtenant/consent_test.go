@@ -210,6 +210,13 @@ func TestUsersAndGroups(t *testing.T) {
 	if status, code, _ := odataError(err); status != 400 || code != codeUnsupportedQuery {
 		t.Errorf("endsWith without advanced query: %d %s", status, code)
 	}
+	if status, _, body := f.raw("GET", "/v1.0/users('jojo@"+DefaultDomain+"')", nil, nil); status != 200 || body["displayName"] != "Josiane Martin" {
+		t.Errorf("users('upn') form: %d %v", status, body["displayName"])
+	}
+	if status, _, body := f.raw("GET", "/v1.0/groups?$filter=mailEnabled%20eq%20true%20and%20securityEnabled%20eq%20true&$select=mail", nil, nil); status != 200 ||
+		len(asList(body["value"])) != 1 || asMap(asList(body["value"])[0])["mail"] != "compta@"+DefaultDomain {
+		t.Errorf("mail-enabled security groups: %d %v", status, body)
+	}
 	groups, err := f.client.Groups().Get(c, nil)
 	if err != nil || len(groups.GetValue()) != 2 {
 		t.Fatalf("groups: %v", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,8 +157,32 @@ func TestReplicationLagOnFakeClock(t *testing.T) {
 	if _, err := f.client.Applications().ByApplicationId(*app.GetId()).Get(c, nil); err != nil {
 		t.Errorf("read after the lag: %v", err)
 	}
-	if _, err := f.client.ServicePrincipals().Post(c, s, nil); err != nil {
-		t.Errorf("SP after the lag: %v", err)
+	sp, err := f.client.ServicePrincipals().Post(c, s, nil)
+	if err != nil {
+		t.Fatalf("SP after the lag: %v", err)
+	}
+	// Writes that reference the SP just created fail as on a replica that has not seen it.
+	graph, _ := f.tenant.ServicePrincipal(graphAppID)
+	g := models.NewOAuth2PermissionGrant()
+	g.SetClientId(sp.GetId())
+	g.SetResourceId(ptr(str(graph["id"])))
+	g.SetConsentType(ptr("AllPrincipals"))
+	g.SetScope(ptr("User.Read"))
+	_, err = f.client.Oauth2PermissionGrants().Post(c, g, nil)
+	if status, _, msg := odataError(err); status != 400 || !strings.Contains(msg, "does not exist or one of its queried reference-property objects are not present") {
+		t.Errorf("grant for a new SP: %d %q", status, msg)
+	}
+	ar := models.NewAppRoleAssignment()
+	ar.SetPrincipalId(ptr(mustUUID(*sp.GetId())))
+	ar.SetResourceId(ptr(mustUUID(str(graph["id"]))))
+	ar.SetAppRoleId(ptr(mustUUID("df021288-bdef-4463-88db-98f22de89214")))
+	_, err = f.client.ServicePrincipals().ByServicePrincipalId(str(graph["id"])).AppRoleAssignedTo().Post(c, ar, nil)
+	if status, _, msg := odataError(err); status != 400 || msg != msgNotValidReference {
+		t.Errorf("assignment for a new SP: %d %q", status, msg)
+	}
+	_ = f.clock.Sleep(c, 2*time.Second)
+	if _, err := f.client.Oauth2PermissionGrants().Post(c, g, nil); err != nil {
+		t.Errorf("grant after the lag: %v", err)
 	}
 }
 

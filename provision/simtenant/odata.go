@@ -169,10 +169,15 @@ func (rq *request) listResponse(k *kind, path string, items []*entry) *response 
 		pageSize = rq.pageSize
 	}
 	if ob, ok := rq.queryParam("orderby"); ok {
-		if _, filtered := rq.queryParam("filter"); filtered && !rq.advanced() {
+		// $orderby on directory objects is an advanced query (reference §4.3).
+		if !rq.advanced() {
 			return rq.unsupportedQuery("Sorting not supported for current query.")
 		}
 		orderItems(items, ob)
+	}
+	if _, ok := rq.queryParam("expand"); ok {
+		// Not simulated: refuse rather than silently ignore, so no client comes to depend on it.
+		return rq.badRequest("$expand is not supported by the simulated tenant.")
 	}
 	offset := 0
 	if tok, ok := rq.queryParam("skiptoken"); ok {
