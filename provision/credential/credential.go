@@ -284,6 +284,7 @@ func (b builder) chain() (azcore.TokenCredential, error) {
 // unavailable is a chain member that was not configured: it lets the chain move on.
 type unavailable struct{ msg string }
 
+// GetToken always reports the source as unavailable.
 func (u unavailable) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{}, azidentity.NewCredentialUnavailableError(u.msg)
 }
@@ -297,6 +298,7 @@ type probedManagedIdentity struct {
 	answered atomic.Bool
 }
 
+// GetToken asks the managed identity, bounding the first attempt by the probe time.
 func (p *probedManagedIdentity) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	if p.answered.Load() {
 		return p.cred.GetToken(ctx, opts)

@@ -190,10 +190,12 @@ type GiveUpError struct {
 	Err         error
 }
 
+// Error says what was sent, how often, and the last failure.
 func (e *GiveUpError) Error() string {
 	return fmt.Sprintf("send %s %s: gave up after %d attempts: %v", e.Method, e.URL, e.Attempts, e.Err)
 }
 
+// Unwrap returns the last failure.
 func (e *GiveUpError) Unwrap() error { return e.Err }
 
 // retryableStatus reports whether an answer is worth repeating the request for. 429 and 503
