@@ -1,0 +1,240 @@
+package export_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/google/uuid"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/exchange"
+	"github.com/provisionhq/provision/provision/export"
+	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/simtenant"
+)
+
+// harness is a simulated tenant and the real Graph and Exchange clients signed in to it as
+// the tenant's operator (an administrator).
+type harness struct {
+	tenant *simtenant.Tenant
+	graph  *graph.Client
+	exo    *exchange.Client
+	clock  *clock.Fake
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
+	tenant, err := simtenant.New(simtenant.Options{Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(tenant.Handler())
+	t.Cleanup(srv.Close)
+	tid, cid, secret := tenant.OperatorCredentials()
+	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: srv.Client()},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := graph.NewClient(graph.Options{BaseURL: srv.URL, Credential: cred, Transport: srv.Client().Transport, Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exo, err := exchange.New(exchange.Options{Endpoint: srv.URL + "/exchange", TenantID: tid, Credential: cred, HTTPClient: srv.Client(), Clock: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{tenant: tenant, graph: gc, exo: exo, clock: fc}
+}
+
+const domain = simtenant.DefaultDomain
+
+// portalOpenFire makes, as an administrator clicking through the portal and the admin center
+// would, everything examples/openfire.yaml describes: the registration with its redirect URI
+// and permissions, admin consent, a client secret, user and group assignments (assignment
+// required) and Send-As. None of it goes through provision's engine.
+func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := h.tenant.SeedPortalApp(simtenant.PortalApp{
+		DisplayName:    "OpenFire",
+		SignInAudience: "AzureADMultipleOrgs",
+		RedirectURIs:   []string{"https://mabase.openfire.fr/microsoft_outlook/confirm"},
+		Delegated: map[string][]string{provision.GraphAppID: {"User.Read", "User.Read.All", "Mail.Send", "Mail.Send.Shared",
+			"Mail.ReadWrite", "offline_access", "SMTP.Send", "POP.AccessAsUser.All", "IMAP.AccessAsUser.All"}},
+		Application:  map[string][]string{provision.ExchangeAppID: {"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp"}},
+		AdminConsent: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := h.graph.Graph
+
+	// Certificates & secrets > New client secret: "OpenFire Mail", 24 months.
+	pw := models.NewPasswordCredential()
+	name := "OpenFire Mail"
+	end := h.clock.Now().Add(730 * 24 * time.Hour)
+	pw.SetDisplayName(&name)
+	pw.SetEndDateTime(&end)
+	body := applications.NewItemAddPasswordPostRequestBody()
+	body.SetPasswordCredential(pw)
+	if _, err := client.Applications().ByApplicationId(ids.ObjectID).AddPassword().Post(ctx, body, nil); err != nil {
+		t.Fatalf("add password: %v", err)
+	}
+
+	// Enterprise application > Properties > Assignment required, then Users and groups > Add.
+	sp := models.NewServicePrincipal()
+	required := true
+	sp.SetAppRoleAssignmentRequired(&required)
+	if _, err := client.ServicePrincipals().ByServicePrincipalId(ids.ServicePrincipalID).Patch(ctx, sp, nil); err != nil {
+		t.Fatalf("require assignment: %v", err)
+	}
+	jm, _ := h.tenant.UserID("jm@" + domain)
+	jojo, _ := h.tenant.UserID("jojo@" + domain)
+	compta, _ := h.tenant.GroupID("Comptabilité")
+	for _, principal := range []string{jm, jojo, compta} {
+		a := models.NewAppRoleAssignment()
+		p, r, role := uuid.MustParse(principal), uuid.MustParse(ids.ServicePrincipalID), uuid.UUID{}
+		a.SetPrincipalId(&p)
+		a.SetResourceId(&r)
+		a.SetAppRoleId(&role)
+		if _, err := client.ServicePrincipals().ByServicePrincipalId(ids.ServicePrincipalID).AppRoleAssignedTo().Post(ctx, a, nil); err != nil {
+			t.Fatalf("assign %s: %v", principal, err)
+		}
+	}
+
+	// Admin center > jm > Mail > Send as permissions: Josiane and the accounting group.
+	for _, trustee := range []string{"jojo@" + domain, "compta@" + domain} {
+		if err := h.exo.AddSendAs(ctx, "jm@"+domain, trustee); err != nil {
+			t.Fatalf("Send-As for %s: %v", trustee, err)
+		}
+	}
+	return ids
+}
+
+// exportAndPlan exports q, loads the manifest as provision validate would, and plans it
+// against the same tenant.
+func (h *harness) exportAndPlan(t *testing.T, q export.Query) (*manifests.Document, []byte, *provision.Plan) {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := export.Read(ctx, h.graph, h.exo, q)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	snap.TenantID = h.tenant.TenantID()
+	out, err := export.Render(export.Build(snap, h.clock.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, diags := manifests.Load("exported.yaml", out, func(string) (string, bool) { return "", false })
+	if diags.HasErrors() || len(docs) != 1 {
+		t.Fatalf("the exported manifest does not validate: %v\n%s", diags, out)
+	}
+	engine := &provision.Engine{Graph: h.graph, Exchange: h.exo}
+	p, err := engine.Plan(ctx, docs)
+	if err != nil {
+		t.Fatalf("plan the exported manifest: %v\n%s", err, out)
+	}
+	return docs[0], out, p
+}
+
+func TestExportOfAPortalSetupPlansEmpty(t *testing.T) {
+	h := newHarness(t)
+	ids := h.portalOpenFire(t)
+	compta, _ := h.tenant.GroupID("Comptabilité")
+	required := true
+	want := manifests.Application{
+		Name: "OpenFire", AppID: ids.AppID, Audience: manifests.MultipleOrgs,
+		RedirectURIs: manifests.RedirectURIs{Web: []string{"https://mabase.openfire.fr/microsoft_outlook/confirm"}},
+		Permissions: []manifests.Permission{
+			{API: "Microsoft Graph", Delegated: []string{"User.Read", "User.Read.All", "Mail.Send", "Mail.Send.Shared",
+				"Mail.ReadWrite", "offline_access", "SMTP.Send", "POP.AccessAsUser.All", "IMAP.AccessAsUser.All"}},
+			{API: "Office 365 Exchange Online", Application: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp"}},
+		},
+		AdminConsent: true,
+		Assignments: &manifests.Assignments{Required: &required,
+			Users: []string{"jm@" + domain, "jojo@" + domain}, Groups: []string{compta}},
+	}
+	wantSendAs := []manifests.SendAs{{Mailbox: "jm@" + domain, Trustees: []string{"compta@" + domain, "jojo@" + domain}}}
+
+	for _, tc := range []struct {
+		reason string
+		query  export.Query
+	}{
+		{reason: "by client id", query: export.Query{AppID: ids.AppID, Mailboxes: []string{"jm@" + domain}}},
+		{reason: "by display name", query: export.Query{Name: "OpenFire", Mailboxes: []string{"jm@" + domain}}},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			doc, out, p := h.exportAndPlan(t, tc.query)
+			ignore := cmpopts.IgnoreFields(manifests.Document{}, "Source")
+			// The tenant's order of APIs and names is kept; planning compares them as sets.
+			sortLists := cmpopts.SortSlices(func(a, b string) bool { return a < b })
+			sortAPIs := cmpopts.SortSlices(func(a, b manifests.Permission) bool { return a.API < b.API })
+			if diff := cmp.Diff(want, doc.Application, sortLists, sortAPIs); diff != "" {
+				t.Errorf("exported application -want +got:\n%s\n%s", diff, out)
+			}
+			if diff := cmp.Diff(wantSendAs, doc.SendAs, ignore); diff != "" {
+				t.Errorf("exported sendAs -want +got:\n%s", diff)
+			}
+			if doc.Tenant != h.tenant.TenantID() {
+				t.Errorf("tenant = %q, want %q", doc.Tenant, h.tenant.TenantID())
+			}
+			var changes []string
+			for _, c := range p.Changes {
+				changes = append(changes, string(c.Action)+" "+c.Address)
+			}
+			if diff := cmp.Diff([]string(nil), changes); diff != "" {
+				t.Errorf("plan of the exported manifest is not empty -want +got:\n%s\n%s", diff, out)
+			}
+			for _, wantText := range []string{"#   - name: OpenFire Mail", "#     lifetime: 730d", "none can be exported", "# Comptabilité"} {
+				if !strings.Contains(string(out), wantText) {
+					t.Errorf("the manifest lacks %q:\n%s", wantText, out)
+				}
+			}
+		})
+	}
+}
+
+func TestExportOfPartialConsentKeepsConsentAlone(t *testing.T) {
+	h := newHarness(t)
+	ids := h.portalOpenFire(t)
+	if err := h.tenant.RemoveGrantScope(ids.AppID, provision.GraphAppID, "Mail.ReadWrite"); err != nil {
+		t.Fatal(err)
+	}
+	doc, out, p := h.exportAndPlan(t, export.Query{AppID: ids.AppID})
+	if doc.Application.AdminConsent {
+		t.Errorf("adminConsent = true for a tenant missing consent to Mail.ReadWrite:\n%s", out)
+	}
+	if !strings.Contains(string(out), "consented [") || !strings.Contains(string(out), "Set adminConsent: true") {
+		t.Errorf("the manifest does not say how consent differs:\n%s", out)
+	}
+	if !p.Empty() {
+		t.Errorf("plan of the exported manifest has %d changes, want none:\n%s", len(p.Changes), out)
+	}
+}
+
+func TestExportOfAnUnknownApplication(t *testing.T) {
+	h := newHarness(t)
+	for _, q := range []export.Query{{AppID: uuid.NewString()}, {Name: "Nobody"}} {
+		if _, err := export.Read(context.Background(), h.graph, h.exo, q); !errorIs(err, export.ErrNotFound) {
+			t.Errorf("read %+v: error %v, want ErrNotFound", q, err)
+		}
+	}
+}
+
+func errorIs(err, target error) bool { return err != nil && strings.Contains(err.Error(), target.Error()) }
