@@ -78,6 +78,12 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, progress func(ChangeResult)
 			i += n - 1
 			continue
 		}
+		if n := e.parallelRun(p.Changes[i:]); n > 1 {
+			// Independent changes of one kind (assignments, Send-As) run several at once.
+			result.Results = append(result.Results, e.applyParallel(ctx, p.Changes[i:i+n], states, progress)...)
+			i += n - 1
+			continue
+		}
 		c := &p.Changes[i]
 		st := states[c.Target.App]
 		if st == nil {
@@ -144,6 +150,10 @@ func (e *Engine) applyChange(ctx context.Context, c *Change, st *appState) (stri
 		return e.applyAppRoleGrant(ctx, c, st)
 	case KindSecret:
 		return e.applySecret(ctx, c, st)
+	case KindUserAssignment:
+		return e.applyUserAssignment(ctx, c, st)
+	case KindSendAs:
+		return e.applySendAs(ctx, c)
 	}
 	return "", fmt.Errorf("apply %s: kind %s is not supported by this version", c.Action, c.Kind)
 }

@@ -32,6 +32,10 @@ type Desired struct {
 
 	// AssignmentRequired is appRoleAssignmentRequired on the enterprise app; nil: not managed.
 	AssignmentRequired *bool
+	// Assignments are the users and groups assigned to the enterprise app; nil: not managed.
+	Assignments *DesiredAssignments
+	// SendAs are the document's Send-As grants (Exchange Online).
+	SendAs []DesiredSendAs
 
 	// Secrets are the client secrets the manifest manages, recognised by name.
 	Secrets []DesiredSecret
@@ -93,6 +97,7 @@ func DesiredFromDocument(d *manifests.Document) Desired {
 		r := *a.Assignments.Required
 		want.AssignmentRequired = &r
 	}
+	want.Assignments, want.SendAs = desiredAssignments(d), desiredSendAs(d)
 	return want
 }
 

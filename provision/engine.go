@@ -7,6 +7,7 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/graph"
 )
 
@@ -21,6 +22,18 @@ type Engine struct {
 	Clock clock.Clock
 	// Secrets delivers and checks new client secrets; only apply uses it.
 	Secrets SecretDeps
+	// Exchange grants Send-As through the Exchange Online admin API; nil is fine when no
+	// manifest has sendAs (planning one without it is an error, ErrNoExchange).
+	Exchange *exchange.Client
+	// Concurrency bounds the independent Graph writes apply runs at once (user and group
+	// assignments); 0 means DefaultConcurrency.
+	Concurrency int
+	// ExchangeConcurrency bounds Send-As reads and writes in flight; 0 means
+	// DefaultExchangeConcurrency. The Exchange client's MaxConcurrency caps it too.
+	ExchangeConcurrency int
+	// ObserveProgress, when set, is told how far observe's long reads are (what is
+	// "send-as": one call per mailbox read from Exchange). Calls never overlap.
+	ObserveProgress func(what string, done, total int)
 
 	// locks gives each application one credential writer at a time.
 	locks graph.Locks
@@ -52,10 +65,19 @@ func (e *Engine) PlanWith(ctx context.Context, docs []*manifests.Document, opts 
 	wants := make([]Desired, len(docs))
 	for i, d := range docs {
 		wants[i] = DesiredFromDocument(d)
+		if opts.SecretsOnly { // rotate reads neither the directory nor Exchange
+			wants[i].Assignments, wants[i].SendAs = nil, nil
+		}
+	}
+	if err := e.requireExchange(wants); err != nil {
+		return nil, err
 	}
 	observed, err := e.observe(ctx, wants)
 	if err != nil {
 		return nil, fmt.Errorf("observe tenant: %w", err)
+	}
+	if err := e.observeSendAs(ctx, wants, observed); err != nil {
+		return nil, fmt.Errorf("observe Send-As: %w", err)
 	}
 	p := &Plan{FormatVersion: FormatVersion, Changes: []Change{}, Warnings: []Warning{}}
 	var probs manifests.Diagnostics

@@ -85,9 +85,18 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 				QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Filter: &f, Select: resourceFields()}}))
 		}
 	}
+	people := newDirectoryLookup(wants) // the users and groups of assignments and sendAs
+	people.add(ctx, e, first)
 	res, err := first.send(ctx)
 	if err != nil {
 		return nil, err
+	}
+	directory, err := people.read(ctx, e, res)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range out {
+		o.Directory = directory
 	}
 	var resources []ResourceServicePrincipal
 	seen := map[string]bool{}
@@ -175,6 +184,9 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 			&oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetRequestConfiguration{
 				QueryParameters: &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetQueryParameters{Filter: &f}}))
 		third.add(fmt.Sprintf("roles%d", i))(client.ServicePrincipals().ByServicePrincipalId(sp.ID).AppRoleAssignments().ToGetRequestInformation(ctx, nil))
+		if wants[i].Assignments != nil {
+			assignedToRequest(ctx, e, third, fmt.Sprintf("assigned%d", i), sp.ID)
+		}
 	}
 	if third.empty() {
 		return out, nil
@@ -191,6 +203,9 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		}
 		if o.AppRoleAssignments, err = getList[models.AppRoleAssignmentCollectionResponseable](ctx, e, res, fmt.Sprintf("roles%d", i), models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, appRoleAssignmentFromModel); err != nil {
 			return nil, fmt.Errorf("read app role assignments: %w", err)
+		}
+		if o.AssignedTo, err = readAssignedTo(ctx, e, res, fmt.Sprintf("assigned%d", i)); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -16,6 +16,12 @@ type Observed struct {
 	Grants []Grant
 	// AppRoleAssignments are the application permissions ServicePrincipal holds.
 	AppRoleAssignments []AppRoleAssignment
+	// Directory holds the users and groups the manifests name (assignments, sendAs).
+	Directory *Directory
+	// AssignedTo are the assignments on ServicePrincipal as a resource: its users and groups.
+	AssignedTo []Assignment
+	// SendAs is the Send-As state of the mailboxes the manifests name, read from Exchange.
+	SendAs []ObservedSendAs
 }
 
 // ObservedApp is an application registration as read from Graph.

@@ -229,6 +229,11 @@ type Target struct {
 	// Scope is a grant's full space-separated scope list.
 	Scope string
 
+	// PrincipalID is the user or group assigned to the enterprise app.
+	PrincipalID string
+	// Mailbox and Trustee name a Send-As grant as Exchange is given them (UPN or address).
+	Mailbox, Trustee string
+
 	// Secret is the client secret a secret change creates, rotates or retires.
 	Secret *SecretSpec
 }

@@ -42,6 +42,9 @@ func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warn
 	}
 	apis, resolveProbs := resolveAPIs(want, o.Resources)
 	probs = append(probs, resolveProbs...)
+	assignees, assignWarnings, assignProbs := resolveAssignees(want, o.Directory)
+	sendAs, sendAsWarnings, sendAsProbs := planSendAs(want, o)
+	probs = append(append(probs, assignProbs...), sendAsProbs...)
 	if len(probs) > 0 {
 		return nil, nil, probs
 	}
@@ -65,6 +68,8 @@ func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warn
 	secrets, w := planSecrets(want, app, opts)
 	changes = append(changes, secrets...)
 	warnings = append(warnings, w...)
+	changes = append(append(changes, planAssignments(want, sp, assignees, o.AssignedTo)...), sendAs...)
+	warnings = append(append(warnings, assignWarnings...), sendAsWarnings...)
 
 	for i := range changes {
 		changes[i].Target.App = want.Address

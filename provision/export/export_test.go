@@ -237,6 +237,4 @@ func TestExportOfAnUnknownApplication(t *testing.T) {
 	}
 }
 
-func errorIs(err, target error) bool {
-	return err != nil && strings.Contains(err.Error(), target.Error())
-}
+func errorIs(err, target error) bool { return err != nil && strings.Contains(err.Error(), target.Error()) }
