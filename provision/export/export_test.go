@@ -237,4 +237,6 @@ func TestExportOfAnUnknownApplication(t *testing.T) {
 	}
 }
 
-func errorIs(err, target error) bool { return err != nil && strings.Contains(err.Error(), target.Error()) }
+func errorIs(err, target error) bool {
+	return err != nil && strings.Contains(err.Error(), target.Error())
+}

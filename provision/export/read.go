@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/microsoft/kiota-abstractions-go/serialization"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithappid"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
@@ -16,7 +17,6 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
-	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/exchange"

@@ -218,7 +218,7 @@ func (t *Tenant) validateApplication(rq *request, next, prev map[string]any) *re
 	switch next["signInAudience"] {
 	case "AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount":
 	default:
-		return rq.badRequest(fmt.Sprintf("Invalid value specified for property 'signInAudience' of resource 'Application'."))
+		return rq.badRequest("Invalid value specified for property 'signInAudience' of resource 'Application'.")
 	}
 	for _, u := range strList(next["identifierUris"]) {
 		if !t.identifierURIAllowed(u, str(next["appId"])) {

@@ -220,6 +220,14 @@ func (t *Tenant) faultResponse(rq *request, status int, f Faults) *response {
 	case status >= 500:
 		return rq.graphError(status, "UnknownError", "An internal server error occurred.")
 	}
+	switch status {
+	case http.StatusNotFound:
+		return rq.graphError(status, codeNotFound, "Resource does not exist or one of its queried reference-property objects are not present.")
+	case http.StatusForbidden:
+		return rq.denied()
+	case http.StatusConflict:
+		return rq.graphError(status, "Directory_ConcurrencyViolation", "Another operation is modifying this object; retry the request.")
+	}
 	return rq.graphError(status, codeBadRequest, http.StatusText(status))
 }
 

@@ -74,14 +74,15 @@ func sorted(m map[string]*entry) []*entry {
 	return out
 }
 
-// findBy returns the first object whose property equals v (case-insensitively, like the directory).
+// findBy returns the oldest object whose property equals v (case-insensitively, like the directory).
 func findBy(m map[string]*entry, prop, v string) *entry {
-	for _, e := range sorted(m) {
-		if s, ok := e.Props[prop].(string); ok && strings.EqualFold(s, v) {
-			return e
+	var found *entry
+	for _, e := range m {
+		if s, ok := e.Props[prop].(string); ok && strings.EqualFold(s, v) && (found == nil || e.Seq < found.Seq) {
+			found = e
 		}
 	}
-	return nil
+	return found
 }
 
 // Save writes the tenant state as JSON. Password credentials are kept as salted hashes only, so
