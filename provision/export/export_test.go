@@ -2,6 +2,7 @@ package export_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -231,12 +232,8 @@ func TestExportOfPartialConsentKeepsConsentAlone(t *testing.T) {
 func TestExportOfAnUnknownApplication(t *testing.T) {
 	h := newHarness(t)
 	for _, q := range []export.Query{{AppID: uuid.NewString()}, {Name: "Nobody"}} {
-		if _, err := export.Read(context.Background(), h.graph, h.exo, q); !errorIs(err, export.ErrNotFound) {
+		if _, err := export.Read(context.Background(), h.graph, h.exo, q); !errors.Is(err, export.ErrNotFound) {
 			t.Errorf("read %+v: error %v, want ErrNotFound", q, err)
 		}
 	}
-}
-
-func errorIs(err, target error) bool {
-	return err != nil && strings.Contains(err.Error(), target.Error())
 }
