@@ -157,7 +157,7 @@ func retirement(older []PasswordCredential, keep int, now time.Time) (kept []Pas
 		switch {
 		case expired(c, now):
 			end, _ := endOf(c)
-			retire, reasons = append(retire, c), append(reasons, "expired "+ago(now.Sub(end)))
+			retire, reasons = append(retire, c), append(reasons, "expired "+ago(now.Sub(end))+" ago")
 		case len(kept) < keep:
 			kept = append(kept, c)
 		default:
@@ -211,7 +211,6 @@ func planSecret(want Desired, app *ObservedApp, s DesiredSecret, opts PlanOption
 		}
 		spec.Retire = ids
 		attrs := []AttrChange{
-			{Name: "name", After: s.Name},
 			lifetime,
 			{Name: "keyId", Before: newest.KeyID, KnownAfterApply: true},
 			{Name: "endDateTime", Before: newest.EndDate, KnownAfterApply: true},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -80,6 +81,13 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 	vaultSrv := httptest.NewTLSServer(f.vault.Handler())
 	t.Cleanup(vaultSrv.Close)
 	f.vaultURL = vaultSrv.URL
+	// Every vault host (the test server's own, or a real-looking *.vault.azure.net one, as the
+	// examples name) reaches the fake vault; the certificate is checked for a name it holds.
+	vaultTransport := vaultSrv.Client().Transport.(*http.Transport).Clone()
+	vaultTransport.TLSClientConfig.ServerName = "example.com"
+	vaultTransport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, vaultSrv.Listener.Addr().String())
+	}
 
 	cred := &operatorCredential{f: f}
 	gc, err := graph.NewClient(graph.Options{BaseURL: f.srv.URL, Credential: cred, Transport: f.srv.Client().Transport,
@@ -92,7 +100,7 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 		Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
 			return sink.FromStore(store, sink.Deps{
 				KeyVaultCredential: vaultToken{},
-				KeyVault: sink.KeyVaultOptions{Transport: vaultSrv.Client(),
+				KeyVault: sink.KeyVaultOptions{Transport: &http.Client{Transport: vaultTransport},
 					Retry: policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond}},
 				BaseDir: f.dir,
 				Getenv:  func(string) string { return "" },
@@ -783,5 +791,45 @@ func TestSecretNeverLeaks(t *testing.T) {
 		if strings.Contains(seen.String(), s) {
 			t.Errorf("secret %d appears in the output", i)
 		}
+	}
+}
+
+// TestOpenFireKeyVaultExampleRotates applies the Key Vault example as the README's first run
+// would, then rotates it the way the scheduled workflow does.
+func TestOpenFireKeyVaultExampleRotates(t *testing.T) {
+	f := newSecretsFixture(t)
+	docs, diags := manifests.LoadFile(filepath.Join("..", "examples", "openfire-keyvault.yaml"), func(string) (string, bool) { return "", false })
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	f.converge(t, docs, provision.PlanOptions{})
+	unique := "openfire-mail"
+	app, err := f.engine.Graph.Graph.ApplicationsWithUniqueName(&unique).Get(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appID := *app.GetAppId()
+	latest := func() keyvaultsim.Version {
+		v := f.vault.Versions("openfire-client-secret")
+		if len(v) == 0 {
+			t.Fatal("nothing in the vault")
+		}
+		return v[len(v)-1]
+	}
+	first := latest()
+	if !f.signsIn(t, appID, first.Value) || first.Tags["clientId"] != appID {
+		t.Errorf("the vault's secret must sign in as the OpenFire app (tags %v)", first.Tags)
+	}
+	if p := f.plan(t, docs, provision.PlanOptions{SecretsOnly: true}); !p.Empty() {
+		t.Errorf("a scheduled rotate right after apply must change nothing: %q", secretLines(p))
+	}
+	f.clock.Advance(151 * 24 * time.Hour)
+	f.converge(t, docs, provision.PlanOptions{SecretsOnly: true})
+	second := latest()
+	if second.Value == first.Value || !f.signsIn(t, appID, second.Value) || !f.signsIn(t, appID, first.Value) {
+		t.Error("after the rotation the vault's latest version must be a new working secret, the previous one still working (keepPrevious 1)")
+	}
+	if n := len(f.vault.Versions("openfire-client-secret")); n != 2 {
+		t.Errorf("the vault holds %d versions, want 2", n)
 	}
 }
