@@ -382,3 +382,17 @@ func describeStore(s manifests.SecretStore) []string {
 	}
 	return out
 }
+
+// ExpiryWarnings returns the plan's warnings about credentials that expire within rotateBefore
+// or have expired (Kind WarningExpiry): what a scheduled CI job alerts on, since the rotation
+// of a managed secret already shows as a change, but a credential made in the portal never
+// does.
+func (p *Plan) ExpiryWarnings() []Warning {
+	var out []Warning
+	for _, w := range p.Warnings {
+		if w.Kind == WarningExpiry {
+			out = append(out, w)
+		}
+	}
+	return out
+}

@@ -58,6 +58,9 @@ type secretsFixture struct {
 	verified int
 	// policy400 makes the next addPassword answer the app management policy refusal.
 	policy400 bool
+	// loseAnswer makes the next addPassword succeed in the tenant but reach the client as a
+	// 504 from a gateway, the case where a credential exists whose value nobody received.
+	loseAnswer bool
 	// brokenFile holds the file sink's content while a directory stands in its way.
 	brokenFile []byte
 }
@@ -133,6 +136,14 @@ func (f *secretsFixture) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, `{"error":{"code":"CredentialInvalidLifetimeAsPerAppPolicy","message":"Credential lifetime exceeds the max value allowed as per assigned policy 'a1b2c3d4-0000-0000-0000-000000000000'.","details":[{"code":"InvalidKeyEndDate","message":"Credential lifetime exceeds the max value allowed as per assigned policy 'a1b2c3d4-0000-0000-0000-000000000000'.","target":"EndDate"}],"innerError":{"date":"2026-11-22T09:00:00","request-id":"5a1c9f0e-0000-0000-0000-000000000001","client-request-id":"5a1c9f0e-0000-0000-0000-000000000001"}}}`)
+		return
+	}
+	if f.loseAnswer && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/addPassword") {
+		f.loseAnswer = false
+		f.tenant.Handler().ServeHTTP(httptest.NewRecorder(), r)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGatewayTimeout)
+		_, _ = io.WriteString(w, `{"error":{"code":"UnknownError","message":"","innerError":{"date":"2026-11-22T09:00:00","request-id":"5a1c9f0e-0000-0000-0000-000000000002","client-request-id":"5a1c9f0e-0000-0000-0000-000000000002"}}}`)
 		return
 	}
 	f.tenant.Handler().ServeHTTP(w, r)
@@ -547,6 +558,12 @@ func TestRotationFailureSafety(t *testing.T) {
 			},
 			wantErr: []string{"create secret", "500"},
 		},
+		"addPassword answer lost": {
+			reason:  "a credential created whose value never arrived is found and removed again",
+			store:   onlyFile,
+			inject:  func(_ *testing.T, f *secretsFixture) { f.loseAnswer = true },
+			wantErr: []string{"create secret", "504"},
+		},
 		"lifetime policy": {
 			reason: "a tenant policy allowing a shorter lifetime is reported as such",
 			store:  onlyFile,
@@ -831,5 +848,36 @@ func TestOpenFireKeyVaultExampleRotates(t *testing.T) {
 	}
 	if n := len(f.vault.Versions("openfire-client-secret")); n != 2 {
 		t.Errorf("the vault holds %d versions, want 2", n)
+	}
+}
+
+// TestRotationCost states what a due rotation costs the tenant: one addPassword, one
+// removePassword per retired credential, one sign-in to verify, and the plan's reads.
+func TestRotationCost(t *testing.T) {
+	f := newSecretsFixture(t)
+	docs := secretManifest(t, 0, fileStore)
+	f.converge(t, docs, provision.PlanOptions{})
+	f.clock.Advance(151 * 24 * time.Hour)
+	p := f.plan(t, docs, provision.PlanOptions{SecretsOnly: true})
+	if len(p.ExpiryWarnings()) != 1 {
+		t.Errorf("the due secret must be an expiry warning: %+v", p.Warnings)
+	}
+	f.tenant.ResetStats()
+	if _, err := f.engine.Apply(context.Background(), p, nil); err != nil {
+		t.Fatal(err)
+	}
+	routes := f.tenant.Stats().ByRoute
+	got := map[string]int{}
+	for route, n := range routes {
+		if strings.HasPrefix(route, "POST ") || strings.HasPrefix(route, "PATCH ") || strings.HasPrefix(route, "DELETE ") {
+			got[route] = n
+		}
+	}
+	want := map[string]int{
+		"POST /v1.0/applications/{id}/addPassword":    1,
+		"POST /v1.0/applications/{id}/removePassword": 1,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("writes of a rotation (-want +got):\n%s\nall routes: %v", diff, routes)
 	}
 }
