@@ -90,7 +90,7 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 		return "", fmt.Errorf("prepare sinks: %w", err)
 	}
 
-	started := e.secretClock().Now().UTC()
+	started := e.secretClock().Now().UTC().Truncate(time.Second)
 	name, end := spec.Name, started.Add(spec.Lifetime)
 	pc := models.NewPasswordCredential()
 	pc.SetDisplayName(&name)
