@@ -34,8 +34,16 @@ type fixture struct {
 
 func newFixture(tb testing.TB, faults simtenant.Faults) *fixture {
 	tb.Helper()
+	return newFixtureWith(tb, simtenant.Options{Faults: faults})
+}
+
+// newFixtureWith is newFixture with every tenant option (a small page size, …); the clock
+// is always the fixture's fake one.
+func newFixtureWith(tb testing.TB, opts simtenant.Options) *fixture {
+	tb.Helper()
 	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
-	tenant, err := simtenant.New(simtenant.Options{Clock: fc, Faults: faults})
+	opts.Clock = fc
+	tenant, err := simtenant.New(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

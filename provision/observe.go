@@ -29,6 +29,10 @@ func servicePrincipalFields() []string {
 	return []string{"id", "appId", "appRoleAssignmentRequired", "tags"}
 }
 
+// maxPage is the largest page directory collections serve ($top), so a list usually fits
+// in the one answer of its batch and needs no next-link round trip.
+const maxPage = 999
+
 // quote renders s as an OData string literal.
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
@@ -179,11 +183,14 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 			continue
 		}
 		// Round 3: what the service principal has been granted.
+		top := int32(maxPage)
 		f := "clientId eq " + quote(sp.ID)
 		third.add(fmt.Sprintf("grants%d", i))(client.Oauth2PermissionGrants().ToGetRequestInformation(ctx,
 			&oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetQueryParameters{Filter: &f}}))
-		third.add(fmt.Sprintf("roles%d", i))(client.ServicePrincipals().ByServicePrincipalId(sp.ID).AppRoleAssignments().ToGetRequestInformation(ctx, nil))
+				QueryParameters: &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetQueryParameters{Filter: &f, Top: &top}}))
+		third.add(fmt.Sprintf("roles%d", i))(client.ServicePrincipals().ByServicePrincipalId(sp.ID).AppRoleAssignments().ToGetRequestInformation(ctx,
+			&serviceprincipals.ItemAppRoleAssignmentsRequestBuilderGetRequestConfiguration{
+				QueryParameters: &serviceprincipals.ItemAppRoleAssignmentsRequestBuilderGetQueryParameters{Top: &top}}))
 		if wants[i].Assignments != nil {
 			assignedToRequest(ctx, e, third, fmt.Sprintf("assigned%d", i), sp.ID)
 		}
