@@ -199,18 +199,12 @@ func (e *Engine) applyUserAssignment(ctx context.Context, c *Change, st *appStat
 		}
 		return c.Target.ID, nil
 	}
-	principal, err1 := uuid.Parse(c.Target.PrincipalID)
-	resource, err2 := uuid.Parse(st.spID)
-	role, err3 := uuid.Parse(c.Target.AppRoleID)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	body, err := assignmentBody(c.Target.PrincipalID, st.spID, c.Target.AppRoleID)
+	if err != nil {
 		return "", fmt.Errorf("assign: %w", err)
 	}
-	body := models.NewAppRoleAssignment()
-	body.SetPrincipalId(&principal)
-	body.SetResourceId(&resource)
-	body.SetAppRoleId(&role)
 	var a models.AppRoleAssignmentable
-	err := e.retry(ctx, st.freshSP, func(ctx context.Context) error {
+	err = e.retry(ctx, st.freshSP, func(ctx context.Context) error {
 		var err error
 		a, err = assignedTo.Post(ctx, body, nil)
 		return err
@@ -222,4 +216,20 @@ func (e *Engine) applyUserAssignment(ctx context.Context, c *Change, st *appStat
 		return "", fmt.Errorf("assign: %w", graph.ExplainDenied(err, graph.OpAssignUsers))
 	}
 	return str(a.GetId()), nil
+}
+
+// assignmentBody is the request body that assigns principalID to the service principal
+// spID with app role roleID.
+func assignmentBody(principalID, spID, roleID string) (models.AppRoleAssignmentable, error) {
+	principal, err1 := uuid.Parse(principalID)
+	resource, err2 := uuid.Parse(spID)
+	role, err3 := uuid.Parse(roleID)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	body := models.NewAppRoleAssignment()
+	body.SetPrincipalId(&principal)
+	body.SetResourceId(&resource)
+	body.SetAppRoleId(&role)
+	return body, nil
 }

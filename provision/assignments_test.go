@@ -373,7 +373,8 @@ func TestParallelAssignmentFailureSkipsLaterKindsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp, _ := f.tenant.ServicePrincipal(*app.GetAppId())
-	f.tenant.FailNext(http.MethodPost, fmt.Sprintf("/v1.0/servicePrincipals/%v/appRoleAssignedTo", sp["id"]), 1, http.StatusBadRequest)
+	// The three new assignments fail in their $batch, then the first one retried alone fails again.
+	f.tenant.FailNext(http.MethodPost, fmt.Sprintf("/v1.0/servicePrincipals/%v/appRoleAssignedTo", sp["id"]), 4, http.StatusBadRequest)
 
 	res, err := f.engine.Apply(context.Background(), p, nil)
 	if err == nil {
@@ -398,5 +399,28 @@ func TestParallelAssignmentFailureSkipsLaterKindsOnly(t *testing.T) {
 	f.apply(t, f.plan(t, docs))
 	if diff := cmp.Diff([]string(nil), lines(f.plan(t, docs))); diff != "" {
 		t.Errorf("plan after the second apply -want +got:\n%s", diff)
+	}
+}
+
+func TestAssignmentsGoInBatches(t *testing.T) {
+	const n = 45
+	f := newPeopleFixture(t, peopleOptions{seed: func(tb testing.TB, t *simtenant.Tenant) { seedUsers(tb, t, n) }})
+	var users []string
+	for i := range n {
+		users = append(users, fmt.Sprintf("employee%04d%s", i, domain))
+	}
+	docs := people{users: users}.docs(t)
+	p := f.plan(t, docs)
+	f.tenant.ResetStats()
+	f.apply(t, p)
+	// The application, its service principal, then 45 assignments in $batch calls of 20.
+	if got, want := graphRoundTrips(f.tenant), 2+3; got != want {
+		t.Errorf("apply of %d assignments took %d Graph round trips, want %d: %v", n, got, want, f.tenant.Stats().ByRoute)
+	}
+	if got := len(f.assignedTo(t, "people-app")); got != n {
+		t.Errorf("assigned after apply: %d, want %d", got, n)
+	}
+	if diff := cmp.Diff([]string(nil), lines(f.plan(t, docs))); diff != "" {
+		t.Errorf("plan after apply -want +got:\n%s", diff)
 	}
 }

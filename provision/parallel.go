@@ -2,9 +2,15 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+
+	"github.com/provisionhq/provision/provision/graph"
 )
 
 // DefaultConcurrency bounds the Graph writes apply runs at once for independent changes
@@ -80,14 +86,15 @@ func forEachBounded(ctx context.Context, n, bound int, f func(context.Context, i
 }
 
 // applyParallel runs cs, changes of one kind independent of one another, at most
-// parallelBound at a time, and returns their results in plan order. A failure does not stop
-// its siblings (they do not depend on it) but marks the application failed, so the kinds
-// after it are skipped as in a sequential run. progress is called as each change finishes,
-// never concurrently.
+// parallelBound at a time, and returns their results in plan order. Assignments go first in
+// $batch calls (see batchAssignments); what a batch did not settle, and every Send-As grant,
+// is applied one change per request. A failure does not stop its siblings (they do not depend
+// on it) but marks the application failed, so the kinds after it are skipped as in a
+// sequential run. progress is called as each change finishes, never concurrently.
 func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[string]*appState, progress func(ChangeResult)) []ChangeResult {
 	results := make([]ChangeResult, len(cs))
 	sts := make([]*appState, len(cs))
-	failedBefore := make([]bool, len(cs)) // a sibling's failure does not skip the others
+	skip := make([]bool, len(cs)) // a sibling's failure does not skip the others
 	for i := range cs {
 		st := states[cs[i].Target.App]
 		if st == nil {
@@ -95,15 +102,39 @@ func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[stri
 			states[cs[i].Target.App] = st
 		}
 		st.learn(cs[i].Target)
-		sts[i], failedBefore[i] = st, st.failed
+		sts[i], skip[i] = st, st.failed || ctx.Err() != nil
 	}
-	var mu sync.Mutex // guards appState.failed and progress
+	var mu sync.Mutex // guards appState.failed, done and progress
+	done := make([]bool, len(cs))
+	finish := func(i int, r ChangeResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Err != nil && !errors.Is(r.Err, ErrSkipped) {
+			sts[i].failed = true
+		}
+		results[i], done[i] = r, true
+		if progress != nil {
+			progress(r)
+		}
+	}
+	if cs[0].Kind == KindUserAssignment {
+		e.batchAssignments(ctx, cs, sts, skip, func(i int, id string) {
+			finish(i, ChangeResult{Address: cs[i].Address, Kind: cs[i].Kind, Action: cs[i].Action, ID: id})
+		})
+	}
+	var rest []int
+	for i := range cs {
+		if !done[i] {
+			rest = append(rest, i)
+		}
+	}
 	// Changes start until ctx is cancelled; those in flight finish (see Apply).
-	_ = forEachBounded(context.WithoutCancel(ctx), len(cs), e.parallelBound(cs[0].Kind), func(_ context.Context, i int) error {
+	_ = forEachBounded(context.WithoutCancel(ctx), len(rest), e.parallelBound(cs[0].Kind), func(_ context.Context, k int) error {
+		i := rest[k]
 		c := &cs[i]
 		r := ChangeResult{Address: c.Address, Kind: c.Kind, Action: c.Action}
 		switch {
-		case ctx.Err() != nil, failedBefore[i]:
+		case ctx.Err() != nil, skip[i]:
 			// The run's error says why (the failure, or the cancellation).
 			r.Err = ErrSkipped
 		default:
@@ -112,16 +143,81 @@ func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[stri
 				r.Err = fmt.Errorf("%s: %w", c.Address, r.Err)
 			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if r.Err != nil && !errors.Is(r.Err, ErrSkipped) {
-			sts[i].failed = true
-		}
-		results[i] = r
-		if progress != nil {
-			progress(r)
-		}
+		finish(i, r)
 		return nil
 	})
 	return results
+}
+
+// batchAssignments sends assignment changes in $batch calls of graph.MaxBatchSize, several
+// calls at once (the Graph bound), so 2,000 assignments cost about a hundred round trips
+// instead of 2,000. Each inner request still counts against Graph's write budget, and
+// graph.Client.Batch retries the ones throttled. settle is called for each change the batch
+// carried out (or found done already: an assignment that exists, a removal of one gone);
+// anything else (replication lag behind a service principal made moments ago, a refusal) is
+// left to the one-by-one path, which knows how to wait and explain, so batching saves round
+// trips and never changes an outcome.
+func (e *Engine) batchAssignments(ctx context.Context, cs []Change, sts []*appState, skip []bool, settle func(i int, id string)) {
+	var reqs []graph.BatchRequest
+	index := map[string]int{}
+	for i := range cs {
+		if skip[i] || sts[i].spID == "" {
+			continue
+		}
+		ri, err := e.assignmentRequest(ctx, &cs[i], sts[i].spID)
+		if err != nil {
+			continue // applied alone, where the error is reported in context
+		}
+		id := strconv.Itoa(i)
+		req, err := e.Graph.BatchRequestFrom(id, ri)
+		if err != nil {
+			continue
+		}
+		reqs = append(reqs, req)
+		index[id] = i
+	}
+	var calls [][]graph.BatchRequest
+	for len(reqs) > 0 {
+		n := min(len(reqs), graph.MaxBatchSize)
+		calls, reqs = append(calls, reqs[:n]), reqs[n:]
+	}
+	_ = forEachBounded(context.WithoutCancel(ctx), len(calls), e.concurrency(), func(ctx context.Context, k int) error {
+		resps, err := e.Graph.Batch(ctx, calls[k])
+		if err != nil {
+			return nil // a batch that failed as a whole leaves its items to the one-by-one path
+		}
+		for _, r := range resps {
+			i := index[r.ID]
+			switch {
+			case r.Status >= 200 && r.Status < 300:
+				var created struct {
+					ID string `json:"id"`
+				}
+				_ = json.Unmarshal(r.Body, &created) // a 204 (removal) has no body
+				if created.ID == "" {
+					created.ID = cs[i].Target.ID
+				}
+				settle(i, created.ID)
+			case cs[i].Action == Delete && graph.IsNotFound(r.Err()):
+				settle(i, cs[i].Target.ID)
+			case cs[i].Action == Create && graph.IsAlreadyExists(r.Err()):
+				settle(i, "")
+			}
+		}
+		return nil
+	})
+}
+
+// assignmentRequest builds the request of one assignment change, as applyUserAssignment
+// sends it.
+func (e *Engine) assignmentRequest(ctx context.Context, c *Change, spID string) (*abstractions.RequestInformation, error) {
+	assignedTo := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(spID).AppRoleAssignedTo()
+	if c.Action == Delete {
+		return assignedTo.ByAppRoleAssignmentId(c.Target.ID).ToDeleteRequestInformation(ctx, nil)
+	}
+	body, err := assignmentBody(c.Target.PrincipalID, spID, c.Target.AppRoleID)
+	if err != nil {
+		return nil, err
+	}
+	return assignedTo.ToPostRequestInformation(ctx, body, nil)
 }
