@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,5 +207,35 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 				t.Errorf("plan after granting %v: %v", rep.Fixes, err)
 			}
 		})
+	}
+}
+
+func TestPreflightWarnsBeforeAnyWrite(t *testing.T) {
+	docs := openfire(t)
+	s := newSim(t)
+	if err := s.tenant.RevokeOperatorRight("AppRoleAssignment.ReadWrite.All"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.tenant.RequestLog())
+	got, err := doctor.Preflight(context.Background(), s.credential(t), s.srv.URL+"/.default", s.srv.URL+"/exchange/.default", docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, w := range got {
+		msgs = append(msgs, w.Message)
+	}
+	_, cid, _ := s.tenant.OperatorCredentials()
+	want := []string{
+		"the signed-in identity " + cid + " cannot grant admin consent to application permissions: missing: grant AppRoleAssignment.ReadWrite.All (provision doctor explains)",
+		"the signed-in identity " + cid + " cannot assign users and groups to the enterprise application: missing: grant AppRoleAssignment.ReadWrite.All (provision doctor explains)",
+	}
+	if diff := cmp.Diff(want, msgs); diff != "" {
+		t.Errorf("preflight warnings -want +got:\n%s", diff)
+	}
+	for _, r := range s.tenant.RequestLog()[before:] {
+		if r.Method != "POST" || !strings.Contains(r.Path, "token") {
+			t.Errorf("preflight sent %s %s; it should only ask for tokens", r.Method, r.Path)
+		}
 	}
 }

@@ -125,3 +125,14 @@ func Warnings(s SignedIn, r Report) []provision.Warning {
 
 // WarningRights is the Kind of a plan warning about a right the signed-in identity lacks.
 const WarningRights = "rights"
+
+// Preflight is doctor's check as plan runs it: the warnings for the steps the documents need
+// and the signed-in identity cannot perform, before any write. An identity whose tokens
+// cannot be had is not a warning but the error plan would meet anyway.
+func Preflight(ctx context.Context, cred azcore.TokenCredential, graphScope, exchangeScope string, docs []*manifests.Document) ([]provision.Warning, error) {
+	s, err := Inspect(ctx, cred, graphScope, exchangeScope)
+	if err != nil {
+		return nil, fmt.Errorf("check the signed-in identity's rights: %w", err)
+	}
+	return Warnings(s, Check(s.Held, Steps(NeedOf(docs)))), nil
+}
