@@ -15,8 +15,9 @@ import (
 
 // applyOptions are the flags of `provision apply`.
 type applyOptions struct {
-	autoApprove bool
-	dryRun      bool
+	autoApprove      bool
+	dryRun           bool
+	detailedExitCode bool // with dryRun: exit 2 when changes are pending (rotate)
 }
 
 func newApplyCmd(f *factory, g *globalOptions) *cobra.Command {
@@ -81,7 +82,7 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 		}
 	}
 	if o.dryRun {
-		return nil
+		return detailedExit(o.detailedExitCode, runs)
 	}
 	if emptyRuns(runs) {
 		if g.output == "json" {
@@ -137,7 +138,7 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 
 // confirm asks on the terminal; only "yes" applies, as in terraform.
 func confirm(f *factory, sum provision.Summary) bool {
-	fmt.Fprintf(f.errOut, "\nDo you want to apply these changes (%s)?\n  Only 'yes' will be accepted: ", summaryText(sum))
+	fmt.Fprintf(f.errOut, "\nDo you want to apply these changes (%s)?\n  Only 'yes' will be accepted: ", render.SummaryLine(sum))
 	line, _ := bufio.NewReader(f.in).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"
 }

@@ -221,3 +221,40 @@ func TestTenantMismatchIsAnError(t *testing.T) {
 		t.Errorf("the error does not name the tenant: %s", c.stderr.String())
 	}
 }
+
+// TestRotate runs the scheduled-pipeline command: nothing due after an apply, then a forced
+// rotation that delivers a new credential to the file sink.
+func TestRotate(t *testing.T) {
+	work := t.TempDir()
+	state := filepath.Join(work, "tenant.json")
+	manifest := copyExample(t, "openfire.yaml", work)
+	chdir(t, work)
+	c := &cli{}
+	if code := c.run(t, "apply", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	keyID := func() string {
+		var doc struct{ KeyID string }
+		b, err := os.ReadFile(filepath.Join(work, "openfire-credentials.json"))
+		if err != nil || json.Unmarshal(b, &doc) != nil {
+			t.Fatalf("read credentials file: %v", err)
+		}
+		return doc.KeyID
+	}
+	first := keyID()
+	if code := c.run(t, "rotate", "--dry-run", "--detailed-exitcode", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("rotate --dry-run right after apply: exit %d, want 0; stdout:\n%s", code, c.stdout.String())
+	}
+	if code := c.run(t, "rotate", "--force", "--dry-run", "--detailed-exitcode", "--simulate="+state, manifest); code != exitChangesPending {
+		t.Fatalf("rotate --force --dry-run: exit %d, want 2", code)
+	}
+	if code := c.run(t, "rotate", "--force", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("rotate --force: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stdout.String(), "±") {
+		t.Errorf("the rotation plan shows no ± line:\n%s", c.stdout.String())
+	}
+	if second := keyID(); second == first || second == "" {
+		t.Errorf("credentials file keyId %q after rotation, was %q: want a new credential", second, first)
+	}
+}

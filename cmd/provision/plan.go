@@ -20,7 +20,8 @@ func newPlanCmd(f *factory, g *globalOptions) *cobra.Command {
 create (+), change (~), adopt, rotate (±) or destroy (-). Nothing is written.
 
 Exit codes: 0 success, 1 error, 3 invalid manifest; with --detailed-exitcode, 0 means no
-changes and 2 means changes are pending.`,
+changes and 2 means changes are pending or a client secret of the app (managed or not) expires
+within rotateBefore, so a scheduled CI job can alert on it.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			runs, err := planRuns(cmd.Context(), f, g, args, provision.PlanOptions{})
@@ -31,13 +32,10 @@ changes and 2 means changes are pending.`,
 			if err := printRuns(f, g, runs); err != nil {
 				return err
 			}
-			if o.detailedExitCode && !emptyRuns(runs) {
-				return errChangesPending
-			}
-			return nil
+			return detailedExit(o.detailedExitCode, runs)
 		},
 	}
-	cmd.Flags().BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when changes are pending, 1 on error")
+	cmd.Flags().BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when changes are pending or a credential expires soon, 1 on error")
 	return cmd
 }
 
@@ -57,4 +55,18 @@ func (f *factory) useColor(g *globalOptions) bool {
 	}
 	_, noColor := f.lookupEnv("NO_COLOR")
 	return !noColor
+}
+
+// detailedExit is the --detailed-exitcode rule: 2 when a change is pending or a credential
+// nears expiry (warnings of kind "expiry"), else success.
+func detailedExit(enabled bool, runs []*fileRun) error {
+	if !enabled {
+		return nil
+	}
+	for _, r := range runs {
+		if !r.plan.Empty() || len(r.plan.ExpiryWarnings()) > 0 {
+			return errChangesPending
+		}
+	}
+	return nil
 }

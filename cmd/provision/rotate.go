@@ -10,6 +10,7 @@ type rotateOptions struct {
 	force       bool
 	autoApprove bool
 	dryRun      bool
+	detailed    bool
 }
 
 func newRotateCmd(f *factory, g *globalOptions) *cobra.Command {
@@ -22,12 +23,14 @@ newest credential expires within rotateBefore (add new, write every sink, verify
 older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return planAndApply(cmd.Context(), f, g, args, applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun},
+			return planAndApply(cmd.Context(), f, g, args,
+				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed},
 				provision.PlanOptions{SecretsOnly: true, ForceRotate: o.force})
 		},
 	}
 	cmd.Flags().BoolVar(&o.force, "force", false, "rotate now, whatever the expiry")
 	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "rotate without asking for confirmation (for CI)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only show what would be rotated")
+	cmd.Flags().BoolVar(&o.detailed, "detailed-exitcode", false, "with --dry-run: exit 2 when a secret is due for rotation or any credential of the app expires soon, 0 otherwise")
 	return cmd
 }

@@ -157,19 +157,6 @@ func printRuns(f *factory, g *globalOptions, runs []*fileRun) error {
 		}
 		fmt.Fprintln(f.out)
 	}
-	fmt.Fprintf(f.out, "Total for %d files: %s.\n", len(runs), summaryText(totalSummary(runs)))
+	fmt.Fprintf(f.out, "Total for %d files: %s.\n", len(runs), render.SummaryLine(totalSummary(runs)))
 	return nil
-}
-
-// summaryText words a summary as the plan's closing line does.
-func summaryText(s provision.Summary) string {
-	line := fmt.Sprintf("%d to add, %d to change", s.Add, s.Change)
-	if s.Adopt > 0 {
-		line += fmt.Sprintf(" (%d to adopt)", s.Adopt)
-	}
-	line += fmt.Sprintf(", %d to destroy", s.Destroy)
-	if s.Rotate > 0 {
-		line += fmt.Sprintf(", %d to rotate", s.Rotate)
-	}
-	return line
 }

@@ -122,16 +122,7 @@ func (t *textWriter) document(d decoded) {
 		}
 	}
 	if len(d.Changes) > 0 {
-		s := d.Summary
-		change := fmt.Sprintf("%d to change", s.Change)
-		if s.Adopt > 0 {
-			change += fmt.Sprintf(" (%d to adopt)", s.Adopt)
-		}
-		line := fmt.Sprintf("Plan: %d to add, %s, %d to destroy", s.Add, change, s.Destroy)
-		if s.Rotate > 0 {
-			line += fmt.Sprintf(", %d to rotate", s.Rotate)
-		}
-		t.printf("\n%s.\n", t.color(bold, line))
+		t.printf("\n%s.\n", t.color(bold, "Plan: "+SummaryLine(d.Summary)))
 	}
 }
 
@@ -220,4 +211,18 @@ func value(v any) string {
 		return fmt.Sprint(v)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// SummaryLine words a summary as the plan's closing line does, without "Plan: " and the
+// full stop: "2 to add, 1 to change (1 to adopt), 0 to destroy, 1 to rotate".
+func SummaryLine(s provision.Summary) string {
+	line := fmt.Sprintf("%d to add, %d to change", s.Add, s.Change)
+	if s.Adopt > 0 {
+		line += fmt.Sprintf(" (%d to adopt)", s.Adopt)
+	}
+	line += fmt.Sprintf(", %d to destroy", s.Destroy)
+	if s.Rotate > 0 {
+		line += fmt.Sprintf(", %d to rotate", s.Rotate)
+	}
+	return line
 }
