@@ -128,8 +128,12 @@ func permission(r provision.RequiredResourceAccess, resources []provision.Resour
 	for _, ra := range r.ResourceAccess {
 		name := permissionName(res, ra)
 		if name == "" {
+			kind := "application"
+			if ra.Type == provision.AccessScope {
+				kind = "delegated"
+			}
 			notes = append(notes, fmt.Sprintf("%s no longer offers the %s permission %s: it is left out (plan will show its removal).",
-				label(res), strings.ToLower(ra.Type), ra.ID))
+				label(res), kind, ra.ID))
 			continue
 		}
 		if ra.Type == provision.AccessScope {
