@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/provisionhq/provision/manifests"
-	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/graph"
 )
@@ -17,9 +17,6 @@ type Engine struct {
 	// compression) already set up; the engine adds the retries Graph's eventual consistency
 	// calls for, through Graph.Retry.
 	Graph *graph.Client
-	// Clock paces the engine's own waits (retried $batch items); nil means the Graph
-	// client's clock.
-	Clock clock.Clock
 	// Secrets delivers and checks new client secrets; only apply uses it.
 	Secrets SecretDeps
 	// Exchange grants Send-As through the Exchange Online admin API; nil is fine when no
@@ -39,14 +36,13 @@ type Engine struct {
 	locks graph.Locks
 }
 
-func (e *Engine) clock() clock.Clock {
-	if e.Clock != nil {
-		return e.Clock
-	}
+// now is the time plans measure expiry against: the Graph client's clock, so tests on a
+// fake clock get deterministic plans.
+func (e *Engine) now() time.Time {
 	if c := e.Graph.Clock(); c != nil {
-		return c
+		return c.Now()
 	}
-	return clock.Real{}
+	return time.Now()
 }
 
 // Plan observes the tenant for every document and plans each one. Problems with the
@@ -60,7 +56,7 @@ func (e *Engine) Plan(ctx context.Context, docs []*manifests.Document) (*Plan, e
 // opts.Now means the Graph client's clock.
 func (e *Engine) PlanWith(ctx context.Context, docs []*manifests.Document, opts PlanOptions) (*Plan, error) {
 	if opts.Now.IsZero() {
-		opts.Now = e.clock().Now()
+		opts.Now = e.now()
 	}
 	wants := make([]Desired, len(docs))
 	for i, d := range docs {
