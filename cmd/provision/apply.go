@@ -102,13 +102,16 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 
 	var errs []error
 	var applied, failed, skipped int
+	prog := newProgress(f.errOut, f.isTerminal())
 	for _, r := range runs {
 		if r.plan.Empty() {
 			continue
 		}
+		done, total := 0, len(r.plan.Changes)
 		res, err := r.session.engine().Apply(ctx, r.plan, func(c provision.ChangeResult) {
+			done++
 			if g.output == "text" {
-				fmt.Fprintln(f.errOut, progressLine(c))
+				prog.change(c, done, total)
 			}
 		})
 		if res != nil {

@@ -25,8 +25,10 @@ type session struct {
 	graph      *graph.Client
 	exchange   *exchange.Client
 	secrets    provision.SecretDeps
-	transport  *http.Transport // trusts the simulated tenant's CA when simulating
-	close      func() error
+	// observeProgress reports long reads (Send-As of many mailboxes) on stderr.
+	observeProgress func(what string, done, total int)
+	transport       *http.Transport // trusts the simulated tenant's CA when simulating
+	close           func() error
 }
 
 // Close stops what the session started (the simulated tenant saves its state here).
@@ -39,7 +41,7 @@ func (s *session) Close() error {
 
 // engine returns the reconciler bound to this session.
 func (s *session) engine() *provision.Engine {
-	return &provision.Engine{Graph: s.graph, Exchange: s.exchange, Secrets: s.secrets}
+	return &provision.Engine{Graph: s.graph, Exchange: s.exchange, Secrets: s.secrets, ObserveProgress: s.observeProgress}
 }
 
 // connect signs in to tenant (the manifest's tenant value; "" means the credential's own)
@@ -74,10 +76,15 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 	}
 	s.endpoints = endpoints
 	copts := credential.Options{Method: method, Endpoints: endpoints, Getenv: getenv, Prompt: f.errOut, TenantID: tenant}
-	var rt http.RoundTripper
-	if s.transport != nil {
+	if s.transport == nil {
+		s.transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	// Assignments and Send-As run several requests at once: keep that many connections warm
+	// instead of paying a TLS handshake per request.
+	s.transport.MaxIdleConnsPerHost = 16
+	rt := http.RoundTripper(s.transport)
+	if g.simulate.enabled {
 		copts.Transport = &http.Client{Transport: s.transport}
-		rt = s.transport
 	}
 	cred, err := credential.New(ctx, copts)
 	if err != nil {
@@ -111,18 +118,20 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 		return nil, fmt.Errorf("the manifest's tenant %s is not the signed-in tenant %s: sign in to %s (AZURE_TENANT_ID, az login --tenant) or correct the manifest", tenant, tenantID, tenant)
 	}
 	exo, err := exchange.New(exchange.Options{
-		Endpoint:   endpoints.Exchange,
-		TenantID:   tenantID,
-		Credential: cred,
-		HTTPClient: &http.Client{Transport: rt},
-		Clock:      f.clock,
-		RequestLog: requestLog,
+		Endpoint:       endpoints.Exchange,
+		TenantID:       tenantID,
+		Credential:     cred,
+		HTTPClient:     &http.Client{Transport: rt},
+		Clock:          f.clock,
+		RequestLog:     requestLog,
+		MaxConcurrency: provision.DefaultExchangeConcurrency,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build Exchange admin client: %w", err)
 	}
 	s.exchange = exo
 	s.secrets = f.secretDeps(cred, endpoints, tenantID, s.transport)
+	s.observeProgress = newProgress(f.errOut, f.isTerminal()).count
 	ok = true
 	return s, nil
 }
