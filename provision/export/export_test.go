@@ -237,3 +237,28 @@ func TestExportOfAnUnknownApplication(t *testing.T) {
 		}
 	}
 }
+
+func TestExportRoundTrips(t *testing.T) {
+	h := newHarness(t)
+	ids := h.portalOpenFire(t)
+	h.tenant.ResetStats()
+	before := len(h.tenant.RequestLog())
+	if _, err := export.Read(context.Background(), h.graph, h.exo, export.Query{AppID: ids.AppID, Mailboxes: []string{"jm@" + domain}}); err != nil {
+		t.Fatal(err)
+	}
+	graphCalls, exchangeCalls := 0, 0
+	for _, r := range h.tenant.RequestLog()[before:] {
+		switch {
+		case strings.HasPrefix(r.Path, "/v1.0/"):
+			graphCalls++
+		case strings.HasPrefix(r.Path, "/exchange/"):
+			exchangeCalls++
+		}
+	}
+	// application, service principal, grants, app role assignments, assignments, the two
+	// APIs, the users, the groups: nine reads; Exchange: Get-RecipientPermission for the
+	// mailbox, and Get-Recipient for the trustees it prints by name (the group).
+	if graphCalls != 9 || exchangeCalls > 3 {
+		t.Errorf("export read took %d Graph and %d Exchange requests, want 9 and at most 3", graphCalls, exchangeCalls)
+	}
+}
