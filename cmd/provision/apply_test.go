@@ -258,3 +258,26 @@ func TestRotate(t *testing.T) {
 		t.Errorf("credentials file keyId %q after rotation, was %q: want a new credential", second, first)
 	}
 }
+
+// TestPlanWarnsOfMissingRights: with a right taken from the simulated operator, plan says
+// which step it cannot perform and what grant fixes it, before apply writes anything.
+func TestPlanWarnsOfMissingRights(t *testing.T) {
+	work := t.TempDir()
+	state := filepath.Join(work, "tenant.json")
+	manifest := copyExample(t, "openfire.yaml", work)
+	chdir(t, work)
+	c := &cli{}
+	if code := c.run(t, "plan", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("plan: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if strings.Contains(c.stdout.String(), "DelegatedPermissionGrant.ReadWrite.All") {
+		t.Fatalf("plan warns of a right the operator holds:\n%s", c.stdout.String())
+	}
+	revoked(t, state, "DelegatedPermissionGrant.ReadWrite.All")
+	if code := c.run(t, "plan", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("plan without the grant right: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stdout.String(), "DelegatedPermissionGrant.ReadWrite.All") {
+		t.Errorf("plan does not name the missing right:\n%s", c.stdout.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/provision/doctor"
 	"github.com/provisionhq/provision/provision/render"
 )
 
@@ -72,8 +73,18 @@ func planRuns(ctx context.Context, f *factory, g *globalOptions, args []string, 
 		switch {
 		case errors.As(err, &d):
 			problems = append(problems, d...)
+			continue
 		case err != nil:
 			return nil, fmt.Errorf("plan %s: %w", r.file, err)
+		}
+		if !opts.SecretsOnly {
+			// The rights check runs on the tokens alone (no Graph request): say before apply
+			// writes anything which step this identity cannot perform, and what grant fixes it.
+			rights, err := doctor.Preflight(ctx, r.session.credential, r.session.endpoints.GraphScope(), r.session.endpoints.ExchangeScope(), r.docs)
+			if err != nil {
+				return nil, fmt.Errorf("check the signed-in identity's rights for %s: %w", r.file, err)
+			}
+			r.plan.Warnings = append(rights, r.plan.Warnings...)
 		}
 	}
 	if len(problems) > 0 {
