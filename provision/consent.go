@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"github.com/provisionhq/provision/manifests"
 	"slices"
 	"strings"
 )
@@ -203,6 +204,9 @@ func exchangeProtocolWarnings(want Desired, apis []resolvedAPI) []Warning {
 		if !strings.EqualFold(api.Resource.AppID, GraphAppID) {
 			continue
 		}
+		// One warning per API entry, naming every such scope, at the first one's line.
+		var names []string
+		var source manifests.Pos
 		for _, p := range api.Delegated {
 			switch p.Value {
 			case "IMAP.AccessAsUser.All", "POP.AccessAsUser.All", "SMTP.Send":
@@ -212,14 +216,25 @@ func exchangeProtocolWarnings(want Desired, apis []resolvedAPI) []Warning {
 			if exo[p.Value] {
 				continue
 			}
-			warnings = append(warnings, Warning{
-				Address: fmt.Sprintf("%s.consent[%q].delegated", want.Address, api.Name),
-				Message: fmt.Sprintf("%s is requested from Microsoft Graph only: IMAP, POP and SMTP tokens are issued for "+
-					"Office 365 Exchange Online, so consent to the Graph scope does not cover them; to pre-consent, "+
-					"also list %s as delegated under Office 365 Exchange Online", p.Value, p.Value),
-				Source: p.Source,
-			})
+			if len(names) == 0 {
+				source = p.Source
+			}
+			names = append(names, p.Value)
 		}
+		if len(names) == 0 {
+			continue
+		}
+		list, verb := strings.Join(names, ", "), "are"
+		if len(names) == 1 {
+			verb = "is"
+		}
+		warnings = append(warnings, Warning{
+			Address: fmt.Sprintf("%s.consent[%q].delegated", want.Address, api.Name),
+			Message: fmt.Sprintf("%s %s requested from Microsoft Graph only: IMAP, POP and SMTP tokens are issued for "+
+				"Office 365 Exchange Online, so consent to the Graph scopes does not cover them; to pre-consent, "+
+				"also list %s as delegated under Office 365 Exchange Online", list, verb, list),
+			Source: source,
+		})
 	}
 	return warnings
 }

@@ -155,16 +155,16 @@ func describe(cs []Change) []string {
 
 func TestPlanDocument(t *testing.T) {
 	const app = `application["OpenFire"]`
-	graphWarning := func(scope string, line int) Warning {
+	graphWarning := func(scopes string, line int) Warning {
 		return Warning{
 			Address: app + `.consent["Microsoft Graph"].delegated`,
-			Message: scope + " is requested from Microsoft Graph only: IMAP, POP and SMTP tokens are issued for " +
-				"Office 365 Exchange Online, so consent to the Graph scope does not cover them; to pre-consent, " +
-				"also list " + scope + " as delegated under Office 365 Exchange Online",
+			Message: scopes + " are requested from Microsoft Graph only: IMAP, POP and SMTP tokens are issued for " +
+				"Office 365 Exchange Online, so consent to the Graph scopes does not cover them; to pre-consent, " +
+				"also list " + scopes + " as delegated under Office 365 Exchange Online",
 			Source: manifests.Pos{File: "openfire.yaml", Line: line, Col: 3},
 		}
 	}
-	openfireWarnings := []Warning{graphWarning("SMTP.Send", 15), graphWarning("POP.AccessAsUser.All", 16), graphWarning("IMAP.AccessAsUser.All", 17)}
+	openfireWarnings := []Warning{graphWarning("SMTP.Send, POP.AccessAsUser.All, IMAP.AccessAsUser.All", 15)}
 	sorted := "[IMAP.AccessAsUser.All Mail.ReadWrite Mail.Send Mail.Send.Shared POP.AccessAsUser.All SMTP.Send User.Read User.Read.All offline_access]"
 
 	cases := map[string]struct {
