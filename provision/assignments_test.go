@@ -5,23 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
-	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/exchange"
-	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
 // peopleOptions shape the tenant and clients of a fixture for assignments and Send-As.
@@ -39,42 +33,9 @@ type peopleOptions struct {
 // clients signing in to the simulated tenant with a real azidentity credential.
 func newPeopleFixture(tb testing.TB, opts peopleOptions) *fixture {
 	tb.Helper()
-	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
-	tenant, err := simtenant.New(simtenant.Options{Clock: fc, Faults: opts.faults, PageSize: opts.pageSize})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if opts.seed != nil {
-		opts.seed(tb, tenant)
-	}
-	srv := httptest.NewTLSServer(tenant.Handler())
-	tb.Cleanup(srv.Close)
-	// Enough idle connections for the requests apply keeps in flight, as a production
-	// transport would have; the default two would redo a TLS handshake per request.
-	transport := srv.Client().Transport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 32
-	httpClient := &http.Client{Transport: transport}
-	tid, cid, secret := tenant.OperatorCredentials()
-	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: policy.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
-			Transport: httpClient,
-		},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gc, err := graph.NewClient(graph.Options{BaseURL: srv.URL, Credential: cred, Transport: transport, Clock: fc})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	exo, err := exchange.New(exchange.Options{Endpoint: srv.URL + "/exchange", TenantID: tid, Credential: cred,
-		HTTPClient: httpClient, Clock: fc, MaxConcurrency: opts.exchangeConcurrency})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &fixture{tenant: tenant, engine: &provision.Engine{Graph: gc, Exchange: exo}, clock: fc}
+	sim := simtest.Start(tb, simtest.Faults(opts.faults), simtest.PageSize(opts.pageSize), simtest.Seed(opts.seed),
+		simtest.Exchange(func(o *exchange.Options) { o.MaxConcurrency = opts.exchangeConcurrency }))
+	return &fixture{tenant: sim.Tenant, engine: &provision.Engine{Graph: sim.Graph, Exchange: sim.Exchange}, clock: sim.Clock}
 }
 
 const domain = "@" + simtenant.DefaultDomain

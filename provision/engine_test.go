@@ -3,23 +3,18 @@ package provision_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/clock"
-	"github.com/provisionhq/provision/provision/exchange"
-	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 	"github.com/provisionhq/provision/provision/sink"
 	"github.com/provisionhq/provision/provision/verify"
 )
@@ -41,47 +36,21 @@ func newFixture(tb testing.TB, faults simtenant.Faults) *fixture {
 // is always the fixture's fake one.
 func newFixtureWith(tb testing.TB, opts simtenant.Options) *fixture {
 	tb.Helper()
-	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
-	opts.Clock = fc
-	tenant, err := simtenant.New(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(tenant.Handler())
-	tb.Cleanup(srv.Close)
-	tid, cid, secret := tenant.OperatorCredentials()
-	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: policy.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
-			Transport: srv.Client(),
-		},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gc, err := graph.NewClient(graph.Options{BaseURL: srv.URL, Credential: cred, Transport: srv.Client().Transport, Clock: fc})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	exo, err := exchange.New(exchange.Options{Endpoint: srv.URL + "/exchange", TenantID: tid, Credential: cred, HTTPClient: srv.Client(), Clock: fc})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	sim := simtest.Start(tb, simtest.TenantOptions(opts))
 	dir := tb.TempDir()
 	engine := &provision.Engine{
-		Graph:    gc,
-		Exchange: exo,
+		Graph:    sim.Graph,
+		Exchange: sim.Exchange,
 		Secrets: provision.SecretDeps{
 			Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
 				return sink.FromStore(store, sink.Deps{BaseDir: dir, Getenv: func(string) string { return "" }})
 			},
-			Verify:        verify.ClientSecret{AuthorityHost: srv.URL, Scope: srv.URL + "/.default", Transport: srv.Client(), Clock: fc}.Verify,
-			TenantID:      tid,
-			AuthorityHost: srv.URL + "/",
+			Verify:        verify.ClientSecret{AuthorityHost: sim.Server.URL, Scope: sim.Server.URL + "/.default", Transport: sim.HTTPClient, Clock: sim.Clock}.Verify,
+			TenantID:      sim.TenantID,
+			AuthorityHost: sim.Server.URL + "/",
 		},
 	}
-	return &fixture{tenant: tenant, engine: engine, clock: fc}
+	return &fixture{tenant: sim.Tenant, engine: engine, clock: sim.Clock}
 }
 
 // graphRoundTrips counts the HTTP requests to Graph the tenant served: a $batch is one, its

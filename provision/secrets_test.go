@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,9 +17,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-cmp/cmp"
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -33,6 +30,7 @@ import (
 	"github.com/provisionhq/provision/provision/sensitive"
 	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 	"github.com/provisionhq/provision/provision/sink"
 	"github.com/provisionhq/provision/provision/verify"
 )
@@ -67,43 +65,21 @@ type secretsFixture struct {
 
 func newSecretsFixture(t *testing.T) *secretsFixture {
 	t.Helper()
-	f := &secretsFixture{
-		clock:      clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)),
-		dir:        t.TempDir(),
-		requestLog: &bytes.Buffer{},
-		stdout:     &bytes.Buffer{},
-	}
-	tenant, err := simtenant.New(simtenant.Options{Clock: f.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.tenant = tenant
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f := &secretsFixture{dir: t.TempDir(), requestLog: &bytes.Buffer{}, stdout: &bytes.Buffer{}}
+	sim := simtest.Start(t, simtest.FreshSignIn(),
+		simtest.Wrap(func(http.Handler) http.Handler { return http.HandlerFunc(f.serve) }),
+		simtest.Graph(func(o *graph.Options) { o.RequestLog = f.requestLog }))
+	f.tenant, f.srv, f.clock = sim.Tenant, sim.Server, sim.Clock
 	f.vault = keyvaultsim.New(keyvaultsim.Options{Clock: f.clock})
-	vaultSrv := httptest.NewTLSServer(f.vault.Handler())
-	t.Cleanup(vaultSrv.Close)
+	vaultSrv, vaultClient := simtest.ServeVault(t, f.vault)
 	f.vaultURL = vaultSrv.URL
-	// Every vault host (the test server's own, or a real-looking *.vault.azure.net one, as the
-	// examples name) reaches the fake vault; the certificate is checked for a name it holds.
-	vaultTransport := vaultSrv.Client().Transport.(*http.Transport).Clone()
-	vaultTransport.TLSClientConfig.ServerName = "example.com"
-	vaultTransport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, vaultSrv.Listener.Addr().String())
-	}
 
-	cred := &operatorCredential{f: f}
-	gc, err := graph.NewClient(graph.Options{BaseURL: f.srv.URL, Credential: cred, Transport: f.srv.Client().Transport,
-		Clock: f.clock, RequestLog: f.requestLog})
-	if err != nil {
-		t.Fatal(err)
-	}
 	check := verify.ClientSecret{AuthorityHost: f.srv.URL, Scope: f.srv.URL + "/.default", Transport: f.srv.Client(), Clock: f.clock}
-	f.engine = &provision.Engine{Graph: gc, Secrets: provision.SecretDeps{
+	f.engine = &provision.Engine{Graph: sim.Graph, Secrets: provision.SecretDeps{
 		Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
 			return sink.FromStore(store, sink.Deps{
 				KeyVaultCredential: vaultToken{},
-				KeyVault: sink.KeyVaultOptions{Transport: &http.Client{Transport: vaultTransport},
+				KeyVault: sink.KeyVaultOptions{Transport: vaultClient,
 					Retry: policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond}},
 				BaseDir: f.dir,
 				Getenv:  func(string) string { return "" },
@@ -122,7 +98,7 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 			}
 			return err
 		},
-		TenantID:      tenant.TenantID(),
+		TenantID:      sim.TenantID,
 		AuthorityHost: f.srv.URL,
 	}}
 	return f
@@ -147,26 +123,6 @@ func (f *secretsFixture) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.tenant.Handler().ServeHTTP(w, r)
-}
-
-// operatorCredential signs the operator in with a real azidentity credential made anew for
-// every token: azidentity caches tokens on the wall clock, and these tests move the fake
-// clock months ahead, past the simulated tokens' expiry.
-type operatorCredential struct{ f *secretsFixture }
-
-func (o *operatorCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	tid, cid, secret := o.f.tenant.OperatorCredentials()
-	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: policy.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: o.f.srv.URL + "/"},
-			Transport: o.f.srv.Client(),
-		},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		return azcore.AccessToken{}, err
-	}
-	return cred.GetToken(ctx, opts)
 }
 
 // vaultToken is the Key Vault caller's token; the fake vault accepts any.
