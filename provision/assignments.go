@@ -54,7 +54,9 @@ type Assignment struct {
 	PrincipalDisplayName string
 }
 
-func assignmentFromModel(m models.AppRoleAssignmentable) Assignment {
+// AssignmentFromModel converts an app role assignment made on the service principal (a user
+// or group assigned to the application).
+func AssignmentFromModel(m models.AppRoleAssignmentable) Assignment {
 	return Assignment{ID: str(m.GetId()), AppRoleID: uuidStr(m.GetAppRoleId()), PrincipalID: uuidStr(m.GetPrincipalId()),
 		PrincipalType: str(m.GetPrincipalType()), PrincipalDisplayName: str(m.GetPrincipalDisplayName())}
 }
@@ -71,7 +73,7 @@ func assignedToRequest(ctx context.Context, e *Engine, b *batch, key, spID strin
 // readAssignedTo decodes what assignedToRequest asked under key.
 func readAssignedTo(ctx context.Context, e *Engine, res batchResults, key string) ([]Assignment, error) {
 	as, err := getList[models.AppRoleAssignmentCollectionResponseable](ctx, e, res, key,
-		models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, assignmentFromModel)
+		models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, AssignmentFromModel)
 	if err != nil {
 		return nil, fmt.Errorf("read users and groups assigned: %w", graph.ExplainDenied(err, graph.OpReadServicePrincipals))
 	}

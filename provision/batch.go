@@ -8,7 +8,6 @@ import (
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
-	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/provisionhq/provision/provision/graph"
 )
@@ -96,16 +95,9 @@ func getOne[M any, O any](e *Engine, res batchResults, key string, ctor serializ
 	return &o, nil
 }
 
-// collection is a Graph collection response page.
-type collection[M any] interface {
-	serialization.Parsable
-	GetValue() []M
-	GetOdataNextLink() *string
-}
-
 // getList decodes the collection answered under key, following next links (each one more
 // round trip) when Graph paged it.
-func getList[C collection[M], M serialization.Parsable, O any](ctx context.Context, e *Engine, res batchResults, key string, ctor serialization.ParsableFactory, conv func(M) O) ([]O, error) {
+func getList[C graph.Page[M], M serialization.Parsable, O any](ctx context.Context, e *Engine, res batchResults, key string, ctor serialization.ParsableFactory, conv func(M) O) ([]O, error) {
 	r, ok := res[key]
 	if !ok {
 		return nil, nil
@@ -114,23 +106,13 @@ func getList[C collection[M], M serialization.Parsable, O any](ctx context.Conte
 	if err != nil {
 		return nil, err
 	}
-	var out []O
-	if page.GetOdataNextLink() == nil {
-		for _, m := range page.GetValue() {
-			out = append(out, conv(m))
-		}
-		return out, nil
-	}
-	iter, err := msgraphcore.NewPageIterator[M](page, e.Graph.Adapter, ctor)
+	ms, err := graph.AllItems[M](ctx, e.Graph, page, ctor)
 	if err != nil {
 		return nil, fmt.Errorf("page %s: %w", key, err)
 	}
-	err = iter.Iterate(ctx, func(m M) bool {
+	var out []O
+	for _, m := range ms {
 		out = append(out, conv(m))
-		return true
-	})
-	if err != nil {
-		return nil, fmt.Errorf("page %s: %w", key, graph.Wrap(err))
 	}
 	return out, nil
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/provisionhq/provision/provision/graph"
 )
 
-// maxInValues is how many values one $filter "in (...)" list carries. Graph caps the
+// MaxInValues is how many values one $filter "in (...)" list carries. Graph caps the
 // number of expressions in a directory-object filter at 15, so longer lists are split.
-const maxInValues = 15
+const MaxInValues = 15
 
 // DirectoryObject is a user or group the manifests name, as read from Graph.
 type DirectoryObject struct {
@@ -101,11 +101,14 @@ func (d *Directory) groupByMail(address string) *DirectoryObject {
 	return nil
 }
 
-func userFields() []string {
+// UserFields are the user properties read; accountEnabled is why reading users needs more
+// than User.ReadBasic.All (the basic profile does not show whether an account is disabled).
+func UserFields() []string {
 	return []string{"id", "userPrincipalName", "mail", "displayName", "accountEnabled"}
 }
 
-func groupFields() []string {
+// GroupFields are the group properties read.
+func GroupFields() []string {
 	return []string{"id", "displayName", "mail", "mailEnabled", "securityEnabled"}
 }
 
@@ -149,19 +152,19 @@ func newDirectoryLookup(wants []Desired) *directoryLookup {
 	return l
 }
 
-// chunks splits xs into lists of at most maxInValues.
-func chunks(xs []string) [][]string {
+// InFilterChunks splits xs into lists of at most MaxInValues, each small enough for one InFilter.
+func InFilterChunks(xs []string) [][]string {
 	var out [][]string
 	for len(xs) > 0 {
-		n := min(len(xs), maxInValues)
+		n := min(len(xs), MaxInValues)
 		out = append(out, xs[:n])
 		xs = xs[n:]
 	}
 	return out
 }
 
-// inFilter renders "prop in ('a','b')".
-func inFilter(prop string, values []string) string {
+// InFilter renders "prop in ('a','b')", each value an OData string literal.
+func InFilter(prop string, values []string) string {
 	q := make([]string, len(values))
 	for i, v := range values {
 		q[i] = quote(v)
@@ -174,18 +177,18 @@ func inFilter(prop string, values []string) string {
 func (l *directoryLookup) add(ctx context.Context, e *Engine, b *batch) {
 	client := e.Graph.Graph
 	queue := func(kind, prop string, values []string) {
-		for i, c := range chunks(values) {
+		for i, c := range InFilterChunks(values) {
 			key := fmt.Sprintf("dir.%s.%s.%d", kind, prop, i)
-			f := inFilter(prop, c)
+			f := InFilter(prop, c)
 			top := int32(len(c))
 			l.keys = append(l.keys, key)
 			if kind == "user" {
 				b.add(key)(client.Users().ToGetRequestInformation(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
-					QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Filter: &f, Select: userFields(), Top: &top}}))
+					QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Filter: &f, Select: UserFields(), Top: &top}}))
 				continue
 			}
 			b.add(key)(client.Groups().ToGetRequestInformation(ctx, &groups.GroupsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &groups.GroupsRequestBuilderGetQueryParameters{Filter: &f, Select: groupFields()}}))
+				QueryParameters: &groups.GroupsRequestBuilderGetQueryParameters{Filter: &f, Select: GroupFields()}}))
 		}
 	}
 	queue("user", "userPrincipalName", l.users)
@@ -204,7 +207,7 @@ func (l *directoryLookup) read(ctx context.Context, e *Engine, res batchResults)
 	seenUsers, seenGroups := map[string]bool{}, map[string]bool{}
 	for _, key := range l.keys {
 		if strings.HasPrefix(key, "dir.user.") {
-			us, err := getList[models.UserCollectionResponseable](ctx, e, res, key, models.CreateUserCollectionResponseFromDiscriminatorValue, userFromModel)
+			us, err := getList[models.UserCollectionResponseable](ctx, e, res, key, models.CreateUserCollectionResponseFromDiscriminatorValue, UserFromModel)
 			if err != nil {
 				return nil, fmt.Errorf("read users: %w", graph.ExplainDenied(err, graph.OpReadUsers))
 			}
@@ -216,7 +219,7 @@ func (l *directoryLookup) read(ctx context.Context, e *Engine, res batchResults)
 			}
 			continue
 		}
-		gs, err := getList[models.GroupCollectionResponseable](ctx, e, res, key, models.CreateGroupCollectionResponseFromDiscriminatorValue, groupFromModel)
+		gs, err := getList[models.GroupCollectionResponseable](ctx, e, res, key, models.CreateGroupCollectionResponseFromDiscriminatorValue, GroupFromModel)
 		if err != nil {
 			return nil, fmt.Errorf("read groups: %w", err)
 		}
@@ -232,13 +235,16 @@ func (l *directoryLookup) read(ctx context.Context, e *Engine, res batchResults)
 	return d, nil
 }
 
-func userFromModel(m models.Userable) DirectoryObject {
+// UserFromModel converts an SDK user read with UserFields; a user whose accountEnabled was
+// not returned counts as enabled.
+func UserFromModel(m models.Userable) DirectoryObject {
 	return DirectoryObject{ID: str(m.GetId()), Type: PrincipalUser, UserPrincipalName: str(m.GetUserPrincipalName()),
 		Mail: str(m.GetMail()), DisplayName: str(m.GetDisplayName()),
 		AccountEnabled: m.GetAccountEnabled() == nil || *m.GetAccountEnabled()}
 }
 
-func groupFromModel(m models.Groupable) DirectoryObject {
+// GroupFromModel converts an SDK group read with GroupFields.
+func GroupFromModel(m models.Groupable) DirectoryObject {
 	return DirectoryObject{ID: str(m.GetId()), Type: PrincipalGroup, Mail: str(m.GetMail()), DisplayName: str(m.GetDisplayName()),
 		SecurityEnabled: m.GetSecurityEnabled() != nil && *m.GetSecurityEnabled(),
 		MailEnabled:     m.GetMailEnabled() != nil && *m.GetMailEnabled()}

@@ -15,17 +15,21 @@ import (
 	"github.com/provisionhq/provision/provision/graph"
 )
 
-// The properties observe selects, so responses carry only what planning reads.
-func appFields() []string {
+// AppFields are the application properties observe selects, so responses carry only what
+// planning reads; export selects the same, for AppFromModel to convert.
+func AppFields() []string {
 	return []string{"id", "appId", "displayName", "uniqueName", "signInAudience", "web", "spa", "publicClient",
 		"requiredResourceAccess", "tags", "passwordCredentials"}
 }
 
-func resourceFields() []string {
+// ResourceFields are the properties read of a resource API's service principal: its app
+// roles and delegated scopes, which turn permission names into ids.
+func ResourceFields() []string {
 	return []string{"id", "appId", "displayName", "appRoles", "oauth2PermissionScopes"}
 }
 
-func servicePrincipalFields() []string {
+// ServicePrincipalFields are the properties read of an application's own service principal.
+func ServicePrincipalFields() []string {
 	return []string{"id", "appId", "appRoleAssignmentRequired", "tags"}
 }
 
@@ -56,16 +60,16 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		case w.AppID != "":
 			f := "appId eq " + quote(w.AppID)
 			first.add(fmt.Sprintf("app%d", i))(client.Applications().ToGetRequestInformation(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: appFields()}}))
+				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: AppFields()}}))
 		default:
 			if w.UniqueName != "" {
 				first.add(fmt.Sprintf("unique%d", i))(client.ApplicationsWithUniqueName(&w.UniqueName).ToGetRequestInformation(ctx,
 					&applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetRequestConfiguration{
-						QueryParameters: &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetQueryParameters{Select: appFields()}}))
+						QueryParameters: &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetQueryParameters{Select: AppFields()}}))
 			}
 			f := "displayName eq " + quote(w.Name)
 			first.add(fmt.Sprintf("app%d", i))(client.Applications().ToGetRequestInformation(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: appFields()}}))
+				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: AppFields()}}))
 		}
 		for _, api := range w.Permissions {
 			if _, ok := resourceKeys[api.API]; ok {
@@ -81,12 +85,12 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 				single[key] = true
 				first.add(key)(client.ServicePrincipalsWithAppId(&appID).ToGetRequestInformation(ctx,
 					&serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
-						QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: resourceFields()}}))
+						QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: ResourceFields()}}))
 				continue
 			}
 			f := "displayName eq " + quote(api.API)
 			first.add(key)(client.ServicePrincipals().ToGetRequestInformation(ctx, &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Filter: &f, Select: resourceFields()}}))
+				QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Filter: &f, Select: ResourceFields()}}))
 		}
 	}
 	people := newDirectoryLookup(wants) // the users and groups of assignments and sendAs
@@ -108,11 +112,11 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		var sps []ResourceServicePrincipal
 		if single[key] {
 			var sp *ResourceServicePrincipal
-			if sp, err = getOne(e, res, key, models.CreateServicePrincipalFromDiscriminatorValue, resourceFromModel); sp != nil {
+			if sp, err = getOne(e, res, key, models.CreateServicePrincipalFromDiscriminatorValue, ResourceFromModel); sp != nil {
 				sps = append(sps, *sp)
 			}
 		} else {
-			sps, err = getList[models.ServicePrincipalCollectionResponseable](ctx, e, res, key, models.CreateServicePrincipalCollectionResponseFromDiscriminatorValue, resourceFromModel)
+			sps, err = getList[models.ServicePrincipalCollectionResponseable](ctx, e, res, key, models.CreateServicePrincipalCollectionResponseFromDiscriminatorValue, ResourceFromModel)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read resource service principals: %w", graph.ExplainDenied(err, graph.OpReadServicePrincipals))
@@ -129,7 +133,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		o := out[i]
 		o.Resources = resources
 		if w.UniqueName != "" && w.AppID == "" {
-			app, err := getOne(e, res, fmt.Sprintf("unique%d", i), models.CreateApplicationFromDiscriminatorValue, appFromModel)
+			app, err := getOne(e, res, fmt.Sprintf("unique%d", i), models.CreateApplicationFromDiscriminatorValue, AppFromModel)
 			if err != nil {
 				return nil, fmt.Errorf("read application %q: %w", w.UniqueName, graph.ExplainDenied(err, graph.OpFindApplication))
 			}
@@ -137,7 +141,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 				o.Apps = append(o.Apps, *app)
 			}
 		}
-		apps, err := getList[models.ApplicationCollectionResponseable](ctx, e, res, fmt.Sprintf("app%d", i), models.CreateApplicationCollectionResponseFromDiscriminatorValue, appFromModel)
+		apps, err := getList[models.ApplicationCollectionResponseable](ctx, e, res, fmt.Sprintf("app%d", i), models.CreateApplicationCollectionResponseFromDiscriminatorValue, AppFromModel)
 		if err != nil {
 			return nil, fmt.Errorf("read applications named %q: %w", w.Name, graph.ExplainDenied(err, graph.OpFindApplication))
 		}
@@ -160,7 +164,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 			appID := app.AppID
 			second.add(fmt.Sprintf("sp%d", i))(client.ServicePrincipalsWithAppId(&appID).ToGetRequestInformation(ctx,
 				&serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
-					QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: servicePrincipalFields()}}))
+					QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: ServicePrincipalFields()}}))
 		}
 	}
 	if second.empty() {
@@ -174,7 +178,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		if app == nil {
 			continue
 		}
-		sp, err := getOne(e, res, fmt.Sprintf("sp%d", i), models.CreateServicePrincipalFromDiscriminatorValue, servicePrincipalFromModel)
+		sp, err := getOne(e, res, fmt.Sprintf("sp%d", i), models.CreateServicePrincipalFromDiscriminatorValue, ServicePrincipalFromModel)
 		if err != nil {
 			return nil, fmt.Errorf("read service principal of %s: %w", app.AppID, graph.ExplainDenied(err, graph.OpReadServicePrincipals))
 		}
@@ -205,10 +209,10 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 		if o.ServicePrincipal == nil {
 			continue
 		}
-		if o.Grants, err = getList[models.OAuth2PermissionGrantCollectionResponseable](ctx, e, res, fmt.Sprintf("grants%d", i), models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue, grantFromModel); err != nil {
+		if o.Grants, err = getList[models.OAuth2PermissionGrantCollectionResponseable](ctx, e, res, fmt.Sprintf("grants%d", i), models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue, GrantFromModel); err != nil {
 			return nil, fmt.Errorf("read permission grants: %w", err)
 		}
-		if o.AppRoleAssignments, err = getList[models.AppRoleAssignmentCollectionResponseable](ctx, e, res, fmt.Sprintf("roles%d", i), models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, appRoleAssignmentFromModel); err != nil {
+		if o.AppRoleAssignments, err = getList[models.AppRoleAssignmentCollectionResponseable](ctx, e, res, fmt.Sprintf("roles%d", i), models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, AppRoleAssignmentFromModel); err != nil {
 			return nil, fmt.Errorf("read app role assignments: %w", err)
 		}
 		if o.AssignedTo, err = readAssignedTo(ctx, e, res, fmt.Sprintf("assigned%d", i)); err != nil {
@@ -234,7 +238,9 @@ func uuidStr[T fmt.Stringer](p *T) string {
 	return (*p).String()
 }
 
-func appFromModel(m models.Applicationable) ObservedApp {
+// AppFromModel converts an SDK application (read with AppFields) to what the planner
+// compares; secrets keep their metadata only, never a value.
+func AppFromModel(m models.Applicationable) ObservedApp {
 	a := ObservedApp{
 		ID: str(m.GetId()), AppID: str(m.GetAppId()), DisplayName: str(m.GetDisplayName()),
 		UniqueName: str(m.GetUniqueName()), SignInAudience: str(m.GetSignInAudience()), Tags: m.GetTags(),
@@ -268,7 +274,8 @@ func appFromModel(m models.Applicationable) ObservedApp {
 	return a
 }
 
-func resourceFromModel(m models.ServicePrincipalable) ResourceServicePrincipal {
+// ResourceFromModel converts an SDK service principal read with ResourceFields.
+func ResourceFromModel(m models.ServicePrincipalable) ResourceServicePrincipal {
 	r := ResourceServicePrincipal{ID: str(m.GetId()), AppID: str(m.GetAppId()), DisplayName: str(m.GetDisplayName())}
 	for _, a := range m.GetAppRoles() {
 		enabled := a.GetIsEnabled() != nil && *a.GetIsEnabled()
@@ -281,17 +288,21 @@ func resourceFromModel(m models.ServicePrincipalable) ResourceServicePrincipal {
 	return r
 }
 
-func servicePrincipalFromModel(m models.ServicePrincipalable) ObservedServicePrincipal {
+// ServicePrincipalFromModel converts an SDK service principal read with ServicePrincipalFields.
+func ServicePrincipalFromModel(m models.ServicePrincipalable) ObservedServicePrincipal {
 	required := m.GetAppRoleAssignmentRequired() != nil && *m.GetAppRoleAssignmentRequired()
 	return ObservedServicePrincipal{ID: str(m.GetId()), AppID: str(m.GetAppId()), AppRoleAssignmentRequired: required, Tags: m.GetTags()}
 }
 
-func grantFromModel(m models.OAuth2PermissionGrantable) Grant {
+// GrantFromModel converts an SDK delegated permission grant (admin consent).
+func GrantFromModel(m models.OAuth2PermissionGrantable) Grant {
 	return Grant{ID: str(m.GetId()), ClientID: str(m.GetClientId()), ResourceID: str(m.GetResourceId()),
 		ConsentType: str(m.GetConsentType()), PrincipalID: str(m.GetPrincipalId()), Scope: str(m.GetScope())}
 }
 
-func appRoleAssignmentFromModel(m models.AppRoleAssignmentable) AppRoleAssignment {
+// AppRoleAssignmentFromModel converts an app role assignment the service principal holds
+// (an application permission granted to it).
+func AppRoleAssignmentFromModel(m models.AppRoleAssignmentable) AppRoleAssignment {
 	return AppRoleAssignment{ID: str(m.GetId()), AppRoleID: uuidStr(m.GetAppRoleId()), ResourceID: uuidStr(m.GetResourceId()),
 		ResourceDisplayName: str(m.GetResourceDisplayName()), PrincipalID: uuidStr(m.GetPrincipalId())}
 }
