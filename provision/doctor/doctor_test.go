@@ -2,63 +2,31 @@ package doctor_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
-	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/doctor"
 	"github.com/provisionhq/provision/provision/exchange"
-	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
-// sim is a simulated tenant served over TLS.
-type sim struct {
-	tenant *simtenant.Tenant
-	srv    *httptest.Server
-	clock  *clock.Fake
-}
+// sim is a simulated tenant served over TLS; its Exchange client tries once.
+type sim struct{ *simtest.Fixture }
 
 func newSim(t *testing.T) *sim {
 	t.Helper()
-	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
-	tenant, err := simtenant.New(simtenant.Options{Clock: fc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(tenant.Handler())
-	t.Cleanup(srv.Close)
-	return &sim{tenant: tenant, srv: srv, clock: fc}
-}
-
-// credential signs in as the tenant's operator. A new one has no cached token, so it sees
-// the rights the operator holds now.
-func (s *sim) credential(t *testing.T) *azidentity.ClientSecretCredential {
-	t.Helper()
-	tid, cid, secret := s.tenant.OperatorCredentials()
-	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: s.srv.URL + "/"}, Transport: s.srv.Client()},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred
+	return &sim{simtest.Start(t, simtest.Exchange(func(o *exchange.Options) { o.MaxAttempts = 1 }))}
 }
 
 func (s *sim) inspect(t *testing.T) doctor.SignedIn {
 	t.Helper()
-	got, err := doctor.Inspect(context.Background(), s.credential(t), s.srv.URL+"/.default", s.srv.URL+"/exchange/.default")
+	got, err := doctor.Inspect(context.Background(), s.NewCredential(t), s.Server.URL+"/.default", s.Server.URL+"/exchange/.default")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,18 +36,8 @@ func (s *sim) inspect(t *testing.T) doctor.SignedIn {
 // plan plans docs with a fresh sign-in: the reads a run starts with.
 func (s *sim) plan(t *testing.T, docs []*manifests.Document) error {
 	t.Helper()
-	cred := s.credential(t)
-	gc, err := graph.NewClient(graph.Options{BaseURL: s.srv.URL, Credential: cred, Transport: s.srv.Client().Transport, Clock: s.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tid, _, _ := s.tenant.OperatorCredentials()
-	exo, err := exchange.New(exchange.Options{Endpoint: s.srv.URL + "/exchange", TenantID: tid, Credential: cred, HTTPClient: s.srv.Client(),
-		Clock: s.clock, MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = (&provision.Engine{Graph: gc, Exchange: exo}).Plan(context.Background(), docs)
+	gc, exo := s.Clients(t, s.NewCredential(t))
+	_, err := (&provision.Engine{Graph: gc, Exchange: exo}).Plan(context.Background(), docs)
 	return err
 }
 
@@ -166,17 +124,17 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 		t.Run(tc.reason, func(t *testing.T) {
 			s := newSim(t)
 			// An existing enterprise app, so plan reads its grants and assignments too.
-			if _, err := s.tenant.SeedPortalApp(simtenant.PortalApp{DisplayName: "OpenFire", UniqueName: "openfire-mail", ServicePrincipal: true}); err != nil {
+			if _, err := s.Tenant.SeedPortalApp(simtenant.PortalApp{DisplayName: "OpenFire", UniqueName: "openfire-mail", ServicePrincipal: true}); err != nil {
 				t.Fatal(err)
 			}
 			if tc.revoke != "" {
-				if err := s.tenant.RevokeOperatorRight(tc.revoke); err != nil {
+				if err := s.Tenant.RevokeOperatorRight(tc.revoke); err != nil {
 					t.Fatal(err)
 				}
 			}
 			signed := s.inspect(t)
-			if !signed.Held.AppOnly || signed.Identity.TenantID != s.tenant.TenantID() {
-				t.Errorf("identity = %+v, want the app-only operator of tenant %s", signed.Identity, s.tenant.TenantID())
+			if !signed.Held.AppOnly || signed.Identity.TenantID != s.Tenant.TenantID() {
+				t.Errorf("identity = %+v, want the app-only operator of tenant %s", signed.Identity, s.Tenant.TenantID())
 			}
 			rep := doctor.Check(signed.Held, doctor.Steps(doctor.NeedOf(docs)))
 			if diff := cmp.Diff(tc.wantFailing, failing(rep)); diff != "" {
@@ -196,7 +154,7 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 				t.Errorf("plan error = %v, want failure %v", err, tc.planFails)
 			}
 			for _, f := range rep.Fixes {
-				if err := s.tenant.GrantOperatorRight(f.Name); err != nil {
+				if err := s.Tenant.GrantOperatorRight(f.Name); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -213,11 +171,11 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 func TestPreflightWarnsBeforeAnyWrite(t *testing.T) {
 	docs := openfire(t)
 	s := newSim(t)
-	if err := s.tenant.RevokeOperatorRight("AppRoleAssignment.ReadWrite.All"); err != nil {
+	if err := s.Tenant.RevokeOperatorRight("AppRoleAssignment.ReadWrite.All"); err != nil {
 		t.Fatal(err)
 	}
-	before := len(s.tenant.RequestLog())
-	got, err := doctor.Preflight(context.Background(), s.credential(t), s.srv.URL+"/.default", s.srv.URL+"/exchange/.default", docs)
+	before := len(s.Tenant.RequestLog())
+	got, err := doctor.Preflight(context.Background(), s.NewCredential(t), s.Server.URL+"/.default", s.Server.URL+"/exchange/.default", docs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +183,7 @@ func TestPreflightWarnsBeforeAnyWrite(t *testing.T) {
 	for _, w := range got {
 		msgs = append(msgs, w.Message)
 	}
-	_, cid, _ := s.tenant.OperatorCredentials()
+	_, cid, _ := s.Tenant.OperatorCredentials()
 	want := []string{
 		"the signed-in identity " + cid + " cannot grant admin consent to application permissions: missing: grant AppRoleAssignment.ReadWrite.All (provision doctor explains)",
 		"the signed-in identity " + cid + " cannot assign users and groups to the enterprise application: missing: grant AppRoleAssignment.ReadWrite.All (provision doctor explains)",
@@ -233,7 +191,7 @@ func TestPreflightWarnsBeforeAnyWrite(t *testing.T) {
 	if diff := cmp.Diff(want, msgs); diff != "" {
 		t.Errorf("preflight warnings -want +got:\n%s", diff)
 	}
-	for _, r := range s.tenant.RequestLog()[before:] {
+	for _, r := range s.Tenant.RequestLog()[before:] {
 		if r.Method != "POST" || !strings.Contains(r.Path, "token") {
 			t.Errorf("preflight sent %s %s; it should only ask for tokens", r.Method, r.Path)
 		}

@@ -3,14 +3,10 @@ package export_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
@@ -19,48 +15,18 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
-	"github.com/provisionhq/provision/provision/clock"
-	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/export"
-	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
 // harness is a simulated tenant and the real Graph and Exchange clients signed in to it as
 // the tenant's operator (an administrator).
-type harness struct {
-	tenant *simtenant.Tenant
-	graph  *graph.Client
-	exo    *exchange.Client
-	clock  *clock.Fake
-}
+type harness struct{ *simtest.Fixture }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
-	tenant, err := simtenant.New(simtenant.Options{Clock: fc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(tenant.Handler())
-	t.Cleanup(srv.Close)
-	tid, cid, secret := tenant.OperatorCredentials()
-	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: srv.Client()},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := graph.NewClient(graph.Options{BaseURL: srv.URL, Credential: cred, Transport: srv.Client().Transport, Clock: fc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exo, err := exchange.New(exchange.Options{Endpoint: srv.URL + "/exchange", TenantID: tid, Credential: cred, HTTPClient: srv.Client(), Clock: fc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &harness{tenant: tenant, graph: gc, exo: exo, clock: fc}
+	return &harness{simtest.Start(t)}
 }
 
 const domain = simtenant.DefaultDomain
@@ -72,7 +38,7 @@ const domain = simtenant.DefaultDomain
 func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
 	t.Helper()
 	ctx := context.Background()
-	ids, err := h.tenant.SeedPortalApp(simtenant.PortalApp{
+	ids, err := h.Tenant.SeedPortalApp(simtenant.PortalApp{
 		DisplayName:    "OpenFire",
 		SignInAudience: "AzureADMultipleOrgs",
 		RedirectURIs:   []string{"https://mabase.openfire.fr/microsoft_outlook/confirm"},
@@ -84,12 +50,12 @@ func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := h.graph.Graph
+	client := h.Graph.Graph
 
 	// Certificates & secrets > New client secret: "OpenFire Mail", 24 months.
 	pw := models.NewPasswordCredential()
 	name := "OpenFire Mail"
-	end := h.clock.Now().Add(730 * 24 * time.Hour)
+	end := h.Clock.Now().Add(730 * 24 * time.Hour)
 	pw.SetDisplayName(&name)
 	pw.SetEndDateTime(&end)
 	body := applications.NewItemAddPasswordPostRequestBody()
@@ -105,9 +71,9 @@ func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
 	if _, err := client.ServicePrincipals().ByServicePrincipalId(ids.ServicePrincipalID).Patch(ctx, sp, nil); err != nil {
 		t.Fatalf("require assignment: %v", err)
 	}
-	jm, _ := h.tenant.UserID("jm@" + domain)
-	jojo, _ := h.tenant.UserID("jojo@" + domain)
-	compta, _ := h.tenant.GroupID("Comptabilité")
+	jm, _ := h.Tenant.UserID("jm@" + domain)
+	jojo, _ := h.Tenant.UserID("jojo@" + domain)
+	compta, _ := h.Tenant.GroupID("Comptabilité")
 	for _, principal := range []string{jm, jojo, compta} {
 		a := models.NewAppRoleAssignment()
 		p, r, role := uuid.MustParse(principal), uuid.MustParse(ids.ServicePrincipalID), uuid.UUID{}
@@ -121,7 +87,7 @@ func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
 
 	// Admin center > jm > Mail > Send as permissions: Josiane and the accounting group.
 	for _, trustee := range []string{"jojo@" + domain, "compta@" + domain} {
-		if err := h.exo.AddSendAs(ctx, "jm@"+domain, trustee); err != nil {
+		if err := h.Exchange.AddSendAs(ctx, "jm@"+domain, trustee); err != nil {
 			t.Fatalf("Send-As for %s: %v", trustee, err)
 		}
 	}
@@ -133,12 +99,12 @@ func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
 func (h *harness) exportAndPlan(t *testing.T, q export.Query) (*manifests.Document, []byte, *provision.Plan) {
 	t.Helper()
 	ctx := context.Background()
-	snap, err := export.Read(ctx, h.graph, h.exo, q)
+	snap, err := export.Read(ctx, h.Graph, h.Exchange, q)
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	snap.TenantID = h.tenant.TenantID()
-	out, err := export.Render(export.Build(snap, h.clock.Now()))
+	snap.TenantID = h.Tenant.TenantID()
+	out, err := export.Render(export.Build(snap, h.Clock.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +112,7 @@ func (h *harness) exportAndPlan(t *testing.T, q export.Query) (*manifests.Docume
 	if diags.HasErrors() || len(docs) != 1 {
 		t.Fatalf("the exported manifest does not validate: %v\n%s", diags, out)
 	}
-	engine := &provision.Engine{Graph: h.graph, Exchange: h.exo}
+	engine := &provision.Engine{Graph: h.Graph, Exchange: h.Exchange}
 	p, err := engine.Plan(ctx, docs)
 	if err != nil {
 		t.Fatalf("plan the exported manifest: %v\n%s", err, out)
@@ -157,7 +123,7 @@ func (h *harness) exportAndPlan(t *testing.T, q export.Query) (*manifests.Docume
 func TestExportOfAPortalSetupPlansEmpty(t *testing.T) {
 	h := newHarness(t)
 	ids := h.portalOpenFire(t)
-	compta, _ := h.tenant.GroupID("Comptabilité")
+	compta, _ := h.Tenant.GroupID("Comptabilité")
 	required := true
 	want := manifests.Application{
 		Name: "OpenFire", AppID: ids.AppID, Audience: manifests.MultipleOrgs,
@@ -192,8 +158,8 @@ func TestExportOfAPortalSetupPlansEmpty(t *testing.T) {
 			if diff := cmp.Diff(wantSendAs, doc.SendAs, ignore); diff != "" {
 				t.Errorf("exported sendAs -want +got:\n%s", diff)
 			}
-			if doc.Tenant != h.tenant.TenantID() {
-				t.Errorf("tenant = %q, want %q", doc.Tenant, h.tenant.TenantID())
+			if doc.Tenant != h.Tenant.TenantID() {
+				t.Errorf("tenant = %q, want %q", doc.Tenant, h.Tenant.TenantID())
 			}
 			var changes []string
 			for _, c := range p.Changes {
@@ -214,7 +180,7 @@ func TestExportOfAPortalSetupPlansEmpty(t *testing.T) {
 func TestExportOfPartialConsentKeepsConsentAlone(t *testing.T) {
 	h := newHarness(t)
 	ids := h.portalOpenFire(t)
-	if err := h.tenant.RemoveGrantScope(ids.AppID, provision.GraphAppID, "Mail.ReadWrite"); err != nil {
+	if err := h.Tenant.RemoveGrantScope(ids.AppID, provision.GraphAppID, "Mail.ReadWrite"); err != nil {
 		t.Fatal(err)
 	}
 	doc, out, p := h.exportAndPlan(t, export.Query{AppID: ids.AppID})
@@ -232,7 +198,7 @@ func TestExportOfPartialConsentKeepsConsentAlone(t *testing.T) {
 func TestExportOfAnUnknownApplication(t *testing.T) {
 	h := newHarness(t)
 	for _, q := range []export.Query{{AppID: uuid.NewString()}, {Name: "Nobody"}} {
-		if _, err := export.Read(context.Background(), h.graph, h.exo, q); !errors.Is(err, export.ErrNotFound) {
+		if _, err := export.Read(context.Background(), h.Graph, h.Exchange, q); !errors.Is(err, export.ErrNotFound) {
 			t.Errorf("read %+v: error %v, want ErrNotFound", q, err)
 		}
 	}
@@ -241,13 +207,13 @@ func TestExportOfAnUnknownApplication(t *testing.T) {
 func TestExportRoundTrips(t *testing.T) {
 	h := newHarness(t)
 	ids := h.portalOpenFire(t)
-	h.tenant.ResetStats()
-	before := len(h.tenant.RequestLog())
-	if _, err := export.Read(context.Background(), h.graph, h.exo, export.Query{AppID: ids.AppID, Mailboxes: []string{"jm@" + domain}}); err != nil {
+	h.Tenant.ResetStats()
+	before := len(h.Tenant.RequestLog())
+	if _, err := export.Read(context.Background(), h.Graph, h.Exchange, export.Query{AppID: ids.AppID, Mailboxes: []string{"jm@" + domain}}); err != nil {
 		t.Fatal(err)
 	}
 	graphCalls, exchangeCalls := 0, 0
-	for _, r := range h.tenant.RequestLog()[before:] {
+	for _, r := range h.Tenant.RequestLog()[before:] {
 		switch {
 		case strings.HasPrefix(r.Path, "/v1.0/"):
 			graphCalls++
