@@ -17,12 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +29,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/uuid"
 
+	"github.com/provisionhq/provision/provision/backoff"
 	"github.com/provisionhq/provision/provision/clock"
 )
 
@@ -247,12 +246,7 @@ func (c *Client) delay(attempt int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return min(retryAfter, maxRetryAfter)
 	}
-	d := c.baseDelay << (attempt - 1)
-	if d <= 0 || d > c.maxDelay {
-		d = c.maxDelay
-	}
-	half := d / 2
-	return half + rand.N(half+1)
+	return backoff.Jittered(attempt, c.baseDelay, c.maxDelay)
 }
 
 // attempt sends the request once, following redirects by hand.
@@ -484,26 +478,6 @@ func drain(resp *http.Response) {
 
 func responseRequestID(resp *http.Response) string {
 	return firstNonEmpty(resp.Header.Get("request-id"), resp.Header.Get("x-ms-request-id"), resp.Request.Header.Get("client-request-id"))
-}
-
-// parseRetryAfter reads delta-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 func firstNonEmpty(v ...string) string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/provisionhq/provision/provision/backoff"
 )
 
 // Error is a failed InvokeCommand call, whatever encoding the service used for it.
@@ -133,7 +135,8 @@ func parseError(cmdlet string, resp *http.Response, raw []byte, now time.Time) *
 		e.throttled = true
 	}
 	if e.throttled || resp.StatusCode == http.StatusServiceUnavailable {
-		e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		// A Retry-After of zero (or a past date) leaves the wait to the backoff, as an absent one does.
+		e.retryAfter, _ = backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	}
 	if e.Diagnostics != "" && (e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized) {
 		e.Message += " (x-ms-diagnostics: " + e.Diagnostics + ")"

@@ -13,6 +13,8 @@ import (
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+
+	"github.com/provisionhq/provision/provision/backoff"
 )
 
 // MaxBatchSize is the most requests Graph accepts in one $batch.
@@ -211,7 +213,7 @@ func (c *Client) batchChunk(ctx context.Context, chunk []BatchRequest) ([]BatchR
 			switch {
 			case retryableStatus(r.Method, resp.Status):
 				w := c.retry.backoff(attempt)
-				if ra, ok := parseRetryAfter(header(resp.Headers, "Retry-After"), c.clock.Now()); ok {
+				if ra, ok := backoff.ParseRetryAfter(header(resp.Headers, "Retry-After"), c.clock.Now()); ok {
 					w = ra
 				}
 				wait = max(wait, w)

@@ -8,16 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	kiotahttp "github.com/microsoft/kiota-http-go"
 
+	"github.com/provisionhq/provision/provision/backoff"
 	"github.com/provisionhq/provision/provision/clock"
 )
 
@@ -67,13 +66,7 @@ func (p RetryPolicy) withDefaults(maxAttempts int) RetryPolicy {
 
 // backoff is the jittered wait after the given failed attempt (1-based).
 func (p RetryPolicy) backoff(attempt int) time.Duration {
-	d := p.BaseDelay
-	for i := 1; i < attempt && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, p.MaxDelay)
-	half := d / 2
-	return half + rand.N(half+1)
+	return backoff.Jittered(attempt, p.BaseDelay, p.MaxDelay)
 }
 
 // exhausted reports whether another wait of wait after attempt attempts is not allowed.
@@ -160,7 +153,7 @@ func (h *retryHandler) Intercept(pipeline kiotahttp.Pipeline, index int, req *ht
 			wait = h.policy.backoff(attempt)
 		case retryableStatus(req.Method, resp.StatusCode):
 			wait = h.policy.backoff(attempt)
-			if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), h.clock.Now()); ok {
+			if ra, ok := backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), h.clock.Now()); ok {
 				wait = ra
 			}
 		default:
@@ -234,29 +227,11 @@ func retryableTransportError(method string, err error) bool {
 	return errors.As(err, &dnsErr) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
-// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 {
-			secs = 0
-		}
-		return time.Duration(secs * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
 // retryAfterOf finds a Retry-After in the response headers carried by a Graph error.
 func retryAfterOf(err error, now time.Time) (time.Duration, bool) {
 	e, ok := AsError(err)
 	if !ok || e.RetryAfter == "" {
 		return 0, false
 	}
-	return parseRetryAfter(e.RetryAfter, now)
+	return backoff.ParseRetryAfter(e.RetryAfter, now)
 }
