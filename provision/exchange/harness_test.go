@@ -121,10 +121,3 @@ func noSecret(t *testing.T, where, text string) {
 		t.Errorf("%s contains the bearer token: %s", where, text)
 	}
 }
-
-func httptestTLS(t testing.TB, h interface{ Handler() http.Handler }) *httptest.Server {
-	t.Helper()
-	s := httptest.NewTLSServer(h.Handler())
-	t.Cleanup(s.Close)
-	return s
-}

@@ -1,17 +1,15 @@
-package exchange
+package exchange_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/provisionhq/provision/provision/clock"
-	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/exchange"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
 // TestAgainstSimulatedTenant runs the Send-As cycle through the whole simulated tenant: a
@@ -20,24 +18,7 @@ import (
 func TestAgainstSimulatedTenant(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	tenant, err := simtenant.New(simtenant.Options{Clock: clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptestTLS(t, tenant)
-	tid, cid, secret := tenant.OperatorCredentials()
-	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
-			Transport: srv.Client(), Retry: policy.RetryOptions{MaxRetries: -1}},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(Options{Endpoint: srv.URL + "/exchange", TenantID: tid, Credential: cred, HTTPClient: srv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := simtest.Start(t, simtest.SignInRetry(policy.RetryOptions{MaxRetries: -1})).Exchange
 	const mailbox = "jm@office.openfire.pro"
 	for _, tr := range []string{"jojo@office.openfire.pro", "compta@office.openfire.pro"} {
 		if err := c.AddSendAs(ctx, mailbox, tr); err != nil {
@@ -59,7 +40,7 @@ func TestAgainstSimulatedTenant(t *testing.T) {
 	if err := c.RemoveSendAs(ctx, mailbox, "compta@office.openfire.pro"); err != nil {
 		t.Fatalf("RemoveSendAs: %v", err)
 	}
-	if _, err := c.SendAsTrustees(ctx, "nobody@office.openfire.pro"); !IsNotFound(err) {
+	if _, err := c.SendAsTrustees(ctx, "nobody@office.openfire.pro"); !exchange.IsNotFound(err) {
 		t.Errorf("unknown mailbox: error %v, want IsNotFound", err)
 	}
 }
