@@ -31,6 +31,7 @@ import (
 	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/anyhost"
 	"github.com/provisionhq/provision/provision/sink"
 	"github.com/provisionhq/provision/provision/verify"
 )
@@ -71,7 +72,7 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 		simtest.Graph(func(o *graph.Options) { o.RequestLog = f.requestLog }))
 	f.tenant, f.srv, f.clock = sim.Tenant, sim.Server, sim.Clock
 	f.vault = keyvaultsim.New(keyvaultsim.Options{Clock: f.clock})
-	vaultSrv, vaultClient := simtest.ServeVault(t, f.vault)
+	vaultSrv, vaultClient := anyhost.Serve(t, f.vault.Handler())
 	f.vaultURL = vaultSrv.URL
 
 	check := verify.ClientSecret{AuthorityHost: f.srv.URL, Scope: f.srv.URL + "/.default", Transport: f.srv.Client(), Clock: f.clock}

@@ -3,9 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/provisionhq/provision/provision/sensitive"
 	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/anyhost"
 )
 
 // fakeCredential hands out a fixed token and records the scopes asked for.
@@ -38,22 +37,16 @@ func fastRetry() policy.RetryOptions {
 	return policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: 20 * time.Millisecond}
 }
 
-// vaultAt serves sim over TLS. With a real-looking vaultURL, the returned client dials the test
-// server whatever host a request names, so azsecrets sees a genuine *.vault.azure.net vault
-// and keeps its challenge-resource check on.
+// vaultAt serves sim over TLS. With a real-looking vaultURL, azsecrets sees a genuine
+// *.vault.azure.net vault and keeps its challenge-resource check on; the client reaches the
+// test server whatever host a request names.
 func vaultAt(t *testing.T, sim *keyvaultsim.Server, vaultURL string) (string, *http.Client) {
 	t.Helper()
-	ts := httptest.NewTLSServer(sim.Handler())
-	t.Cleanup(ts.Close)
+	ts, client := anyhost.Serve(t, sim.Handler())
 	if vaultURL == "" {
 		return ts.URL, ts.Client()
 	}
-	tr := ts.Client().Transport.(*http.Transport).Clone()
-	tr.TLSClientConfig.ServerName = "example.com" // a name the test certificate holds
-	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, ts.Listener.Addr().String())
-	}
-	return vaultURL, &http.Client{Transport: tr}
+	return vaultURL, client
 }
 
 func TestKeyVaultWrite(t *testing.T) {
