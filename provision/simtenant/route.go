@@ -105,9 +105,9 @@ func (t *Tenant) dispatch(rq *request) *response {
 	case "oauth2permissiongrants":
 		return t.routeGrants(rq, segs)
 	case "users":
-		return t.routeUsers(rq, segs)
+		return t.routePrincipals(rq, segs, t.kinds.user, t.dir.Users, "users", t.canReadUsers, "userPrincipalName")
 	case "groups":
-		return t.routeGroups(rq, segs)
+		return t.routePrincipals(rq, segs, t.kinds.group, t.dir.Groups, "groups", t.canReadGroups)
 	case "me":
 		return rq.badRequest("/me request is only valid with delegated authentication flow.")
 	}
