@@ -9,13 +9,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/sensitive"
-	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 	"github.com/provisionhq/provision/provision/verify"
 )
 
@@ -76,15 +74,10 @@ func TestVerify(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			fc := clock.NewFake(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
-			tenant, err := simtenant.New(simtenant.Options{Clock: fc})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := &lagging{next: tenant.Handler()}
+			l := &lagging{}
 			l.n.Store(tc.lagged)
-			srv := httptest.NewTLSServer(l)
-			defer srv.Close()
+			sim := simtest.Start(t, simtest.Wrap(func(tenant http.Handler) http.Handler { l.next = tenant; return l }))
+			tenant, srv, fc := sim.Tenant, sim.Server, sim.Clock
 			tid, cid, secret := tenant.OperatorCredentials()
 			if tc.tenant != "" {
 				tid = tc.tenant
@@ -94,7 +87,7 @@ func TestVerify(t *testing.T) {
 			}
 			v := verify.ClientSecret{AuthorityHost: srv.URL, Scope: srv.URL + "/.default", Transport: srv.Client(), Clock: fc}
 			tenant.ResetStats()
-			err = v.Verify(context.Background(), tid, cid, sensitive.New(secret))
+			err := v.Verify(context.Background(), tid, cid, sensitive.New(secret))
 			var verr *verify.Error
 			switch {
 			case tc.wantCode == "" && err != nil:
