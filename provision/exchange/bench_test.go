@@ -9,6 +9,7 @@ import (
 
 	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/simtenant/exchangesim"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
 
 // BenchmarkSendAsGrants applies N Send-As grants (mailboxes × trustees) through the client
@@ -37,7 +38,7 @@ func BenchmarkSendAsGrants(b *testing.B) {
 				sim := exchangesim.New(dir, nil, exchangesim.Options{Clock: clock.Real{},
 					Faults: exchangesim.Faults{Latency: latency, MaxConcurrent: concurrency}})
 				ts := mount(b, sim)
-				c, err := New(Options{Endpoint: ts.URL, TenantID: tenantID, Credential: &credential{token: adminToken},
+				c, err := New(Options{Endpoint: ts.URL, TenantID: tenantID, Credential: &fixedtoken.Credential{Token: adminToken},
 					HTTPClient: ts.Client(), MaxConcurrency: concurrency})
 				if err != nil {
 					b.Fatal(err)

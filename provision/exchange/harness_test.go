@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -12,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
 	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/simtenant/exchangesim"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
 
 const (
@@ -24,22 +21,6 @@ const (
 	appRoleToken = "tok-approle-5ecr3t"
 	tenantID     = "contoso.onmicrosoft.com"
 )
-
-// credential is a hand-written azcore.TokenCredential that hands out a fixed token and
-// remembers the scopes it was asked for.
-type credential struct {
-	token string
-
-	mu     sync.Mutex
-	scopes []string
-}
-
-func (c *credential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.scopes = append(c.scopes, o.Scopes...)
-	return azcore.AccessToken{Token: c.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
 
 func testDirectory() exchangesim.StaticDirectory {
 	return exchangesim.StaticDirectory{
@@ -77,7 +58,7 @@ type fixture struct {
 	sim    *exchangesim.Server
 	ts     *httptest.Server
 	client *Client
-	cred   *credential
+	cred   *fixedtoken.Credential
 	clock  *clock.Fake
 	log    *bytes.Buffer
 	warned []string
@@ -85,7 +66,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, faults exchangesim.Faults, tweak func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{clock: clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)), log: &bytes.Buffer{}, cred: &credential{token: adminToken}}
+	f := &fixture{clock: clock.NewFake(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)), log: &bytes.Buffer{}, cred: &fixedtoken.Credential{Token: adminToken}}
 	f.sim = exchangesim.New(testDirectory(), &exchangesim.State{}, exchangesim.Options{Faults: faults, Clock: f.clock, TenantIDs: []string{tenantID}})
 	f.ts = mount(t, f.sim)
 	var mu sync.Mutex

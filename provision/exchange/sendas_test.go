@@ -16,6 +16,7 @@ import (
 
 	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/simtenant/exchangesim"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
 
 func TestSendAsRoundTrip(t *testing.T) {
@@ -98,7 +99,7 @@ func TestSendAsRoundTrip(t *testing.T) {
 			t.Errorf("%s: X-AnchorMailbox %q, want %q", c.Cmdlet, c.Anchor, wantAnchor)
 		}
 	}
-	if diff := cmp.Diff([]string{f.ts.URL + "/.default"}, dedupe(f.cred.scopes)); diff != "" {
+	if diff := cmp.Diff([]string{f.ts.URL + "/.default"}, dedupe(f.cred.Scopes())); diff != "" {
 		t.Errorf("token scopes (-want +got):\n%s", diff)
 	}
 	noSecret(t, "request log", f.log.String())
@@ -218,7 +219,7 @@ func TestForbiddenAndUnauthorized(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.reason, func(t *testing.T) {
 			f := newFixture(t, tc.faults, nil)
-			f.cred.token = tc.token
+			f.cred.Token = tc.token
 			err := f.client.AddSendAs(context.Background(), "shared@contoso.com", "alice@contoso.com")
 			var got *Error
 			if !errors.As(err, &got) {
@@ -307,7 +308,7 @@ func TestRedirectKeepsBearerToken(t *testing.T) {
 	backend := mount(t, sim)
 	front := mount(t, sim)
 	sim.SetFaults(exchangesim.Faults{RedirectTo: backend.URL})
-	c, err := New(Options{Endpoint: front.URL, TenantID: tenantID, Credential: &credential{token: adminToken},
+	c, err := New(Options{Endpoint: front.URL, TenantID: tenantID, Credential: &fixedtoken.Credential{Token: adminToken},
 		HTTPClient: trustingClient(front, backend), Clock: fake})
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +341,7 @@ func TestRedirectToAForeignHostIsRefused(t *testing.T) {
 		http.Redirect(w, r, strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)+r.URL.Path, http.StatusFound)
 	}))
 	defer front.Close()
-	c, err := New(Options{Endpoint: front.URL, TenantID: tenantID, Credential: &credential{token: adminToken},
+	c, err := New(Options{Endpoint: front.URL, TenantID: tenantID, Credential: &fixedtoken.Credential{Token: adminToken},
 		HTTPClient: trustingClient(front, evil), Clock: clock.NewFake(time.Unix(0, 0))})
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +356,7 @@ func TestRedirectToAForeignHostIsRefused(t *testing.T) {
 }
 
 func TestRedirectTarget(t *testing.T) {
-	c, err := New(Options{TenantID: tenantID, Credential: &credential{}})
+	c, err := New(Options{TenantID: tenantID, Credential: &fixedtoken.Credential{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +460,7 @@ func TestForeignRowsAndLenientRows(t *testing.T) {
 				fmt.Fprintf(w, `{"@adminapi.warnings":[],"value":%s}`, tc.rows)
 			}))
 			defer ts.Close()
-			c, err := New(Options{Endpoint: ts.URL, TenantID: tenantID, Credential: &credential{token: adminToken}, HTTPClient: ts.Client()})
+			c, err := New(Options{Endpoint: ts.URL, TenantID: tenantID, Credential: &fixedtoken.Credential{Token: adminToken}, HTTPClient: ts.Client()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -493,10 +494,10 @@ func TestNewValidates(t *testing.T) {
 		opts   Options
 		want   string
 	}{
-		{"tenant is required", Options{Credential: &credential{}}, "tenant id is required"},
+		{"tenant is required", Options{Credential: &fixedtoken.Credential{}}, "tenant id is required"},
 		{"credential is required", Options{TenantID: "t"}, "credential is required"},
-		{"concurrency above 3 is refused", Options{TenantID: "t", Credential: &credential{}, MaxConcurrency: 4}, "outside 1–3"},
-		{"endpoint must be absolute", Options{TenantID: "t", Credential: &credential{}, Endpoint: "outlook.office365.com"}, "not an absolute"},
+		{"concurrency above 3 is refused", Options{TenantID: "t", Credential: &fixedtoken.Credential{}, MaxConcurrency: 4}, "outside 1–3"},
+		{"endpoint must be absolute", Options{TenantID: "t", Credential: &fixedtoken.Credential{}, Endpoint: "outlook.office365.com"}, "not an absolute"},
 	}
 	for _, tc := range tests {
 		_, err := New(tc.opts)
@@ -504,7 +505,7 @@ func TestNewValidates(t *testing.T) {
 			t.Errorf("%s: New error %v, want one containing %q", tc.reason, err, tc.want)
 		}
 	}
-	if _, err := New(Options{TenantID: "t", Credential: &credential{}, MaxConcurrency: 3}); err != nil {
+	if _, err := New(Options{TenantID: "t", Credential: &fixedtoken.Credential{}, MaxConcurrency: 3}); err != nil {
 		t.Errorf("a valid configuration: %v", err)
 	}
 }
@@ -514,7 +515,7 @@ func TestEndpointWithPathPrefix(t *testing.T) {
 	inner := mount(t, sim)
 	ts := httptest.NewTLSServer(http.StripPrefix("/exchange", inner.Config.Handler))
 	defer ts.Close()
-	cred := &credential{token: adminToken}
+	cred := &fixedtoken.Credential{Token: adminToken}
 	c, err := New(Options{Endpoint: ts.URL + "/exchange/", TenantID: tenantID, Credential: cred, HTTPClient: ts.Client()})
 	if err != nil {
 		t.Fatal(err)
@@ -522,7 +523,7 @@ func TestEndpointWithPathPrefix(t *testing.T) {
 	if _, err := c.GetRecipient(context.Background(), "bob"); err != nil {
 		t.Fatalf("GetRecipient under /exchange: %v", err)
 	}
-	if diff := cmp.Diff([]string{ts.URL + "/exchange/.default"}, cred.scopes); diff != "" {
+	if diff := cmp.Diff([]string{ts.URL + "/exchange/.default"}, cred.Scopes()); diff != "" {
 		t.Errorf("token scope (-want +got): the audience is the endpoint, path included:\n%s", diff)
 	}
 }

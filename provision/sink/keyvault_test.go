@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,20 +16,11 @@ import (
 	"github.com/provisionhq/provision/provision/sensitive"
 	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest/anyhost"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
 
-// fakeCredential hands out a fixed token and records the scopes asked for.
-type fakeCredential struct {
-	mu     sync.Mutex
-	scopes []string
-}
-
-func (f *fakeCredential) GetToken(_ context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.scopes = append(f.scopes, opts.Scopes...)
-	return azcore.AccessToken{Token: "vault-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
+// vaultCredential hands out a fixed token; the fake vault accepts any.
+func vaultCredential() *fixedtoken.Credential { return &fixedtoken.Credential{Token: "vault-token"} }
 
 // fastRetry keeps azcore's retries but without its 800 ms base delay.
 func fastRetry() policy.RetryOptions {
@@ -61,7 +51,7 @@ func TestKeyVaultWrite(t *testing.T) {
 		t.Run(tc.reason, func(t *testing.T) {
 			sim := keyvaultsim.New(keyvaultsim.Options{})
 			vaultURL, client := vaultAt(t, sim, tc.vaultURL)
-			cred := &fakeCredential{}
+			cred := vaultCredential()
 			kv, err := NewKeyVault(vaultURL, "openfire-client-secret", cred, KeyVaultOptions{Transport: client, Retry: fastRetry()})
 			if err != nil {
 				t.Fatal(err)
@@ -71,7 +61,7 @@ func TestKeyVaultWrite(t *testing.T) {
 			if err := kv.Write(ctx, c); err != nil {
 				t.Fatalf("Write: %v", err)
 			}
-			if diff := cmp.Diff([]string{"https://vault.azure.net/.default"}, cred.scopes); diff != "" {
+			if diff := cmp.Diff([]string{"https://vault.azure.net/.default"}, cred.Scopes()); diff != "" {
 				t.Errorf("token scopes (-want +got):\n%s", diff)
 			}
 
@@ -131,7 +121,7 @@ func TestKeyVaultWrite(t *testing.T) {
 func TestKeyVaultRetriesThrottling(t *testing.T) {
 	sim := keyvaultsim.New(keyvaultsim.Options{})
 	vaultURL, client := vaultAt(t, sim, "")
-	kv, err := NewKeyVault(vaultURL, "s", &fakeCredential{}, KeyVaultOptions{Transport: client, Retry: fastRetry()})
+	kv, err := NewKeyVault(vaultURL, "s", vaultCredential(), KeyVaultOptions{Transport: client, Retry: fastRetry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +159,7 @@ func TestKeyVaultErrors(t *testing.T) {
 		t.Run(tc.reason, func(t *testing.T) {
 			sim := keyvaultsim.New(tc.opts)
 			vaultURL, client := vaultAt(t, sim, "")
-			kv, err := NewKeyVault(vaultURL, "s", &fakeCredential{}, KeyVaultOptions{Transport: client, Retry: fastRetry()})
+			kv, err := NewKeyVault(vaultURL, "s", vaultCredential(), KeyVaultOptions{Transport: client, Retry: fastRetry()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +187,7 @@ func TestKeyVaultChallengeFromForeignResource(t *testing.T) {
 	// the token would be for someone else. This is the check kept on for real vault hosts.
 	sim := keyvaultsim.New(keyvaultsim.Options{Resource: "https://vault.attacker.example"})
 	vaultURL, client := vaultAt(t, sim, "https://myvault.vault.azure.net")
-	cred := &fakeCredential{}
+	cred := vaultCredential()
 	kv, err := NewKeyVault(vaultURL, "s", cred, KeyVaultOptions{Transport: client, Retry: fastRetry()})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +196,7 @@ func TestKeyVaultChallengeFromForeignResource(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "doesn't match the requested domain") {
 		t.Fatalf("error = %v, want the challenge resource refused", err)
 	}
-	if len(cred.scopes) != 0 || len(sim.Versions("s")) != 0 {
-		t.Errorf("a token was requested (%v) or a version stored (%d)", cred.scopes, len(sim.Versions("s")))
+	if len(cred.Scopes()) != 0 || len(sim.Versions("s")) != 0 {
+		t.Errorf("a token was requested (%v) or a version stored (%d)", cred.Scopes(), len(sim.Versions("s")))
 	}
 }

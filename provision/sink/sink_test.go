@@ -292,7 +292,7 @@ func TestFromStore(t *testing.T) {
 				Exec:         []string{"./push-to-openfire.sh", "--host", "chat example"},
 				GitHubOutput: true,
 			},
-			deps: Deps{KeyVaultCredential: &fakeCredential{}, Getenv: inActions(dir), Stdout: io.Discard},
+			deps: Deps{KeyVaultCredential: vaultCredential(), Getenv: inActions(dir), Stdout: io.Discard},
 			want: []string{
 				"key vault https://myvault.vault.azure.net secret openfire-client-secret",
 				"file ./openfire-credentials.json",
@@ -313,13 +313,13 @@ func TestFromStore(t *testing.T) {
 		{
 			reason:  "a vault URL must be https",
 			store:   manifests.SecretStore{KeyVault: &manifests.KeyVaultSecret{URL: "http://v.vault.azure.net", Name: "s"}},
-			deps:    Deps{KeyVaultCredential: &fakeCredential{}},
+			deps:    Deps{KeyVaultCredential: vaultCredential()},
 			wantErr: `key vault url "http://v.vault.azure.net": want https://<vault>.vault.azure.net`,
 		},
 		{
 			reason:  "a vault secret name is letters, digits and dashes",
 			store:   manifests.SecretStore{KeyVault: &manifests.KeyVaultSecret{URL: "https://v.vault.azure.net", Name: "open_fire"}},
-			deps:    Deps{KeyVaultCredential: &fakeCredential{}},
+			deps:    Deps{KeyVaultCredential: vaultCredential()},
 			wantErr: `key vault secret name "open_fire": want 1 to 127 letters, digits and dashes`,
 		},
 		{
@@ -376,7 +376,7 @@ func TestNoErrorLeaks(t *testing.T) {
 	sim := keyvaultsim.New(keyvaultsim.Options{})
 	vaultURL, client := vaultAt(t, sim, "")
 	sim.InjectFault(keyvaultsim.Fault{Status: 503, Count: 100})
-	kv, err := NewKeyVault(vaultURL, "s", &fakeCredential{}, KeyVaultOptions{Transport: client, Retry: fastRetry()})
+	kv, err := NewKeyVault(vaultURL, "s", vaultCredential(), KeyVaultOptions{Transport: client, Retry: fastRetry()})
 	if err != nil {
 		t.Fatal(err)
 	}

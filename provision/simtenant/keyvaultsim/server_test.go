@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +16,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
-
-// fakeCredential hands out a fixed token and records what azsecrets asked for.
-type fakeCredential struct {
-	mu       sync.Mutex
-	requests []policy.TokenRequestOptions
-}
-
-func (f *fakeCredential) GetToken(_ context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, opts)
-	return azcore.AccessToken{Token: "token-for-tests", ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
 
 func startTime() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }
 
 // newClient serves sim over TLS and returns the real azsecrets client pointed at it.
-func newClient(t *testing.T, sim *Server) (*azsecrets.Client, *fakeCredential, *httptest.Server) {
+func newClient(t *testing.T, sim *Server) (*azsecrets.Client, *fixedtoken.Credential, *httptest.Server) {
 	t.Helper()
 	ts := httptest.NewTLSServer(sim.Handler())
 	t.Cleanup(ts.Close)
-	cred := &fakeCredential{}
+	cred := &fixedtoken.Credential{Token: "token-for-tests"}
 	client, err := azsecrets.NewClient(ts.URL, cred, &azsecrets.ClientOptions{
 		ClientOptions: azcore.ClientOptions{
 			Transport: ts.Client(),
@@ -78,10 +65,11 @@ func TestChallengeFlow(t *testing.T) {
 			if _, err := client.SetSecret(context.Background(), "app-secret", azsecrets.SetSecretParameters{Value: to.Ptr("v1")}, nil); err != nil {
 				t.Fatalf("SetSecret: %v", err)
 			}
-			if len(cred.requests) != 1 {
-				t.Fatalf("token requests = %d, want 1", len(cred.requests))
+			requests := cred.Requests()
+			if len(requests) != 1 {
+				t.Fatalf("token requests = %d, want 1", len(requests))
 			}
-			got := cred.requests[0]
+			got := requests[0]
 			if diff := cmp.Diff(tc.want.Scopes, got.Scopes); diff != "" {
 				t.Errorf("scopes (-want +got):\n%s", diff)
 			}
