@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/go-cmp/cmp"
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
@@ -32,6 +31,7 @@ import (
 	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
 	"github.com/provisionhq/provision/provision/simtenant/simtest/anyhost"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 	"github.com/provisionhq/provision/provision/sink"
 	"github.com/provisionhq/provision/provision/verify"
 )
@@ -79,7 +79,7 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 	f.engine = &provision.Engine{Graph: sim.Graph, Secrets: provision.SecretDeps{
 		Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
 			return sink.FromStore(store, sink.Deps{
-				KeyVaultCredential: vaultToken{},
+				KeyVaultCredential: &fixedtoken.Credential{Token: "vault-token"}, // the fake vault accepts any
 				KeyVault: sink.KeyVaultOptions{Transport: vaultClient,
 					Retry: policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond}},
 				BaseDir: f.dir,
@@ -124,13 +124,6 @@ func (f *secretsFixture) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.tenant.Handler().ServeHTTP(w, r)
-}
-
-// vaultToken is the Key Vault caller's token; the fake vault accepts any.
-type vaultToken struct{}
-
-func (vaultToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: "vault-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // secretManifest is an application with one secret delivered to store (YAML lines under
