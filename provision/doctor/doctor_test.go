@@ -16,15 +16,13 @@ import (
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
-// sim is a simulated tenant served over TLS; its Exchange client tries once.
-type sim struct{ *simtest.Fixture }
-
-func newSim(t *testing.T) *sim {
+// newSim is a simulated tenant served over TLS whose Exchange client tries once.
+func newSim(t *testing.T) *simtest.Fixture {
 	t.Helper()
-	return &sim{simtest.Start(t, simtest.Exchange(func(o *exchange.Options) { o.MaxAttempts = 1 }))}
+	return simtest.Start(t, simtest.Exchange(func(o *exchange.Options) { o.MaxAttempts = 1 }))
 }
 
-func (s *sim) inspect(t *testing.T) doctor.SignedIn {
+func inspect(t *testing.T, s *simtest.Fixture) doctor.SignedIn {
 	t.Helper()
 	got, err := doctor.Inspect(context.Background(), s.NewCredential(t), s.Server.URL+"/.default", s.Server.URL+"/exchange/.default")
 	if err != nil {
@@ -34,7 +32,7 @@ func (s *sim) inspect(t *testing.T) doctor.SignedIn {
 }
 
 // plan plans docs with a fresh sign-in: the reads a run starts with.
-func (s *sim) plan(t *testing.T, docs []*manifests.Document) error {
+func plan(t *testing.T, s *simtest.Fixture, docs []*manifests.Document) error {
 	t.Helper()
 	gc, exo := s.Clients(t, s.NewCredential(t))
 	_, err := (&provision.Engine{Graph: gc, Exchange: exo}).Plan(context.Background(), docs)
@@ -132,7 +130,7 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			signed := s.inspect(t)
+			signed := inspect(t, s)
 			if !signed.Held.AppOnly || signed.Identity.TenantID != s.Tenant.TenantID() {
 				t.Errorf("identity = %+v, want the app-only operator of tenant %s", signed.Identity, s.Tenant.TenantID())
 			}
@@ -150,7 +148,7 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 			}
 			// The simulator enforces the rights as Graph and Exchange do: plan's reads fail
 			// exactly when doctor says a read step would, and work once the fix is granted.
-			if err := s.plan(t, docs); (err != nil) != tc.planFails {
+			if err := plan(t, s, docs); (err != nil) != tc.planFails {
 				t.Errorf("plan error = %v, want failure %v", err, tc.planFails)
 			}
 			for _, f := range rep.Fixes {
@@ -158,10 +156,10 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if again := doctor.Check(s.inspect(t).Held, doctor.Steps(doctor.NeedOf(docs))); !again.OK() {
+			if again := doctor.Check(inspect(t, s).Held, doctor.Steps(doctor.NeedOf(docs))); !again.OK() {
 				t.Errorf("after granting %v doctor still finds %v", rep.Fixes, failing(again))
 			}
-			if err := s.plan(t, docs); err != nil {
+			if err := plan(t, s, docs); err != nil {
 				t.Errorf("plan after granting %v: %v", rep.Fixes, err)
 			}
 		})

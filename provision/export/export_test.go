@@ -20,22 +20,13 @@ import (
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
-// harness is a simulated tenant and the real Graph and Exchange clients signed in to it as
-// the tenant's operator (an administrator).
-type harness struct{ *simtest.Fixture }
-
-func newHarness(t *testing.T) *harness {
-	t.Helper()
-	return &harness{simtest.Start(t)}
-}
-
 const domain = simtenant.DefaultDomain
 
 // portalOpenFire makes, as an administrator clicking through the portal and the admin center
 // would, everything examples/openfire.yaml describes: the registration with its redirect URI
 // and permissions, admin consent, a client secret, user and group assignments (assignment
 // required) and Send-As. None of it goes through provision's engine.
-func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
+func portalOpenFire(t *testing.T, h *simtest.Fixture) simtenant.PortalIDs {
 	t.Helper()
 	ctx := context.Background()
 	ids, err := h.Tenant.SeedPortalApp(simtenant.PortalApp{
@@ -96,7 +87,7 @@ func (h *harness) portalOpenFire(t *testing.T) simtenant.PortalIDs {
 
 // exportAndPlan exports q, loads the manifest as provision validate would, and plans it
 // against the same tenant.
-func (h *harness) exportAndPlan(t *testing.T, q export.Query) (*manifests.Document, []byte, *provision.Plan) {
+func exportAndPlan(t *testing.T, h *simtest.Fixture, q export.Query) (*manifests.Document, []byte, *provision.Plan) {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := export.Read(ctx, h.Graph, h.Exchange, q)
@@ -121,8 +112,8 @@ func (h *harness) exportAndPlan(t *testing.T, q export.Query) (*manifests.Docume
 }
 
 func TestExportOfAPortalSetupPlansEmpty(t *testing.T) {
-	h := newHarness(t)
-	ids := h.portalOpenFire(t)
+	h := simtest.Start(t)
+	ids := portalOpenFire(t, h)
 	compta, _ := h.Tenant.GroupID("Comptabilité")
 	required := true
 	want := manifests.Application{
@@ -147,7 +138,7 @@ func TestExportOfAPortalSetupPlansEmpty(t *testing.T) {
 		{reason: "by display name", query: export.Query{Name: "OpenFire", Mailboxes: []string{"jm@" + domain}}},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
-			doc, out, p := h.exportAndPlan(t, tc.query)
+			doc, out, p := exportAndPlan(t, h, tc.query)
 			ignore := cmpopts.IgnoreFields(manifests.Document{}, "Source")
 			// The tenant's order of APIs and names is kept; planning compares them as sets.
 			sortLists := cmpopts.SortSlices(func(a, b string) bool { return a < b })
@@ -178,12 +169,12 @@ func TestExportOfAPortalSetupPlansEmpty(t *testing.T) {
 }
 
 func TestExportOfPartialConsentKeepsConsentAlone(t *testing.T) {
-	h := newHarness(t)
-	ids := h.portalOpenFire(t)
+	h := simtest.Start(t)
+	ids := portalOpenFire(t, h)
 	if err := h.Tenant.RemoveGrantScope(ids.AppID, provision.GraphAppID, "Mail.ReadWrite"); err != nil {
 		t.Fatal(err)
 	}
-	doc, out, p := h.exportAndPlan(t, export.Query{AppID: ids.AppID})
+	doc, out, p := exportAndPlan(t, h, export.Query{AppID: ids.AppID})
 	if doc.Application.AdminConsent {
 		t.Errorf("adminConsent = true for a tenant missing consent to Mail.ReadWrite:\n%s", out)
 	}
@@ -196,7 +187,7 @@ func TestExportOfPartialConsentKeepsConsentAlone(t *testing.T) {
 }
 
 func TestExportOfAnUnknownApplication(t *testing.T) {
-	h := newHarness(t)
+	h := simtest.Start(t)
 	for _, q := range []export.Query{{AppID: uuid.NewString()}, {Name: "Nobody"}} {
 		if _, err := export.Read(context.Background(), h.Graph, h.Exchange, q); !errors.Is(err, export.ErrNotFound) {
 			t.Errorf("read %+v: error %v, want ErrNotFound", q, err)
@@ -205,8 +196,8 @@ func TestExportOfAnUnknownApplication(t *testing.T) {
 }
 
 func TestExportRoundTrips(t *testing.T) {
-	h := newHarness(t)
-	ids := h.portalOpenFire(t)
+	h := simtest.Start(t)
+	ids := portalOpenFire(t, h)
 	h.Tenant.ResetStats()
 	before := len(h.Tenant.RequestLog())
 	if _, err := export.Read(context.Background(), h.Graph, h.Exchange, export.Query{AppID: ids.AppID, Mailboxes: []string{"jm@" + domain}}); err != nil {
