@@ -2,19 +2,12 @@ package credential
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/provision/simtenant/authority"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/clientproof"
 )
 
 const (
@@ -149,7 +143,8 @@ type fakeIdentity struct {
 
 func newFakeIdentity(t *testing.T) fakeIdentity {
 	t.Helper()
-	cert, certPEM := clientCertificate(t)
+	cert, key := clientproof.Certificate(t, "provision-ci")
+	certPEM := clientproof.PEM(t, cert, key)
 	auth, err := authority.New(authority.Config{
 		TenantID: tenantID,
 		Lookup: func(id string) (authority.Client, bool) {
@@ -312,42 +307,9 @@ func TestChainWithNothingConfiguredListsEverySource(t *testing.T) {
 	}
 }
 
-// clientCertificate returns a self-signed certificate and a PEM file body with it and its key,
-// as AZURE_CLIENT_CERTIFICATE_PATH holds.
-func clientCertificate(t *testing.T) (*x509.Certificate, []byte) {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "provision-ci"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
-	return cert, out
-}
-
 // federatedJWT is a GitHub-Actions-like OIDC token; the authority checks only its shape.
 func federatedJWT(t *testing.T) string {
 	t.Helper()
-	enc := func(s string) string { return strings.TrimRight(b64(s), "=") }
-	payload := `{"iss":"https://token.actions.githubusercontent.com","sub":"repo:org/repo:ref:refs/heads/main",` +
-		`"aud":"api://AzureADTokenExchange","exp":` + itoa(time.Now().Add(10*time.Minute).Unix()) + `}`
-	return enc(`{"alg":"RS256","typ":"JWT"}`) + "." + enc(payload) + ".c2ln"
+	return clientproof.UnsignedJWT(t, map[string]any{"iss": "https://token.actions.githubusercontent.com",
+		"sub": "repo:org/repo:ref:refs/heads/main", "aud": "api://AzureADTokenExchange", "exp": time.Now().Add(10 * time.Minute).Unix()})
 }
-
-func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

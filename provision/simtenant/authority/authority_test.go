@@ -2,13 +2,9 @@ package authority
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/clientproof"
 )
 
 const (
@@ -50,7 +47,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	cert, key := selfSigned(t)
+	cert, key := clientproof.Certificate(t, "client")
 	clients := map[string]Client{
 		appID: {ClientID: appID, ObjectID: spObjectID, DisplayName: "provision",
 			CheckSecret:    func(s string) bool { return s == goodSecret },
@@ -210,7 +207,7 @@ func TestTenantByDomainAndRawErrorShape(t *testing.T) {
 func TestWorkloadIdentityCredentialWithFederatedAssertion(t *testing.T) {
 	f := newFixture(t)
 	exp := time.Now().Add(10 * time.Minute).Unix()
-	external := unsignedJWT(t, map[string]any{
+	external := clientproof.UnsignedJWT(t, map[string]any{
 		"iss": "https://token.actions.githubusercontent.com", "sub": "repo:org/repo:ref:refs/heads/main",
 		"aud": federationAudience, "exp": exp,
 	})
@@ -257,7 +254,7 @@ func TestWorkloadIdentityCredentialWithFederatedAssertion(t *testing.T) {
 
 func TestClientCertificateCredential(t *testing.T) {
 	f := newFixture(t)
-	otherCert, otherKey := selfSigned(t)
+	otherCert, otherKey := clientproof.Certificate(t, "client")
 	tests := []struct {
 		name, reason string
 		cert         *x509.Certificate
@@ -306,7 +303,7 @@ func TestVerifyRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := strings.Split(tok.Token, ".")
-	tampered := parts[0] + "." + unsignedJWTPayload(t, map[string]any{"aud": graphURL, "tid": tenantID, "exp": time.Now().Add(time.Hour).Unix()}) + "." + parts[2]
+	tampered := parts[0] + "." + clientproof.JWTPayload(t, map[string]any{"aud": graphURL, "tid": tenantID, "exp": time.Now().Add(time.Hour).Unix()}) + "." + parts[2]
 
 	tests := []struct {
 		name, reason, token, audience, wantErr string
@@ -373,42 +370,4 @@ func TestMetadataEndpoints(t *testing.T) {
 	if disc.TenantDiscoveryEndpoint != f.srv.URL+"/"+tenantID+"/v2.0/.well-known/openid-configuration" {
 		t.Errorf("instance discovery = %q", disc.TenantDiscoveryEndpoint)
 	}
-}
-
-// unsignedJWT builds a JWT with the claims and a junk signature, as a federated token issuer
-// would send it (its signature is not checked).
-func unsignedJWT(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	return "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + unsignedJWTPayload(t, claims) + ".c2ln"
-}
-
-func unsignedJWTPayload(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	b, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimRight(base64URL(b), "=")
-}
-
-func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-// selfSigned returns a client certificate and its key.
-func selfSigned(t *testing.T) (*x509.Certificate, *rsa.PrivateKey) {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
