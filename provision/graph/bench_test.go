@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
 
 // BenchmarkListApplications measures one SDK call through the whole middleware chain against
@@ -22,7 +23,7 @@ func BenchmarkListApplications(b *testing.B) {
 		log  io.Writer
 	}{{"plain", nil}, {"request log", io.Discard}} {
 		b.Run(bc.name, func(b *testing.B) {
-			c, err := NewClient(Options{BaseURL: srv.URL, Credential: staticCredential{}, Clock: clock.Real{}, RequestLog: bc.log})
+			c, err := NewClient(Options{BaseURL: srv.URL, Credential: &fixedtoken.Credential{Token: testToken}, Clock: clock.Real{}, RequestLog: bc.log})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,22 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
 
-// testToken is what staticCredential hands out.
+// testToken is what the tests' fixed-token credential hands out.
 const testToken = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl"
-
-// staticCredential is a TokenCredential with a fixed token, for tests about everything but
-// sign-in.
-type staticCredential struct{}
-
-func (staticCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: testToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
 
 // epoch is the fake clock's start: a whole second, so HTTP dates round-trip exactly.
 func epoch() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
@@ -101,7 +90,7 @@ func newTestClient(t *testing.T, handler http.HandlerFunc, opts Options) (*Clien
 	clk := clock.NewFake(epoch())
 	opts.BaseURL = srv.URL
 	if opts.Credential == nil {
-		opts.Credential = staticCredential{}
+		opts.Credential = &fixedtoken.Credential{Token: testToken}
 	}
 	opts.Clock = clk
 	c, err := NewClient(opts)
