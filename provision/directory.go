@@ -221,7 +221,7 @@ func (l *directoryLookup) read(ctx context.Context, e *Engine, res batchResults)
 		}
 		gs, err := getList[models.GroupCollectionResponseable](ctx, e, res, key, models.CreateGroupCollectionResponseFromDiscriminatorValue, GroupFromModel)
 		if err != nil {
-			return nil, fmt.Errorf("read groups: %w", err)
+			return nil, fmt.Errorf("read groups: %w", graph.ExplainDenied(err, graph.OpReadGroups))
 		}
 		for _, g := range gs {
 			if !seenGroups[g.ID] {

@@ -210,7 +210,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 			continue
 		}
 		if o.Grants, err = getList[models.OAuth2PermissionGrantCollectionResponseable](ctx, e, res, fmt.Sprintf("grants%d", i), models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue, GrantFromModel); err != nil {
-			return nil, fmt.Errorf("read permission grants: %w", err)
+			return nil, fmt.Errorf("read permission grants: %w", graph.ExplainDenied(err, graph.OpReadGrants))
 		}
 		if o.AppRoleAssignments, err = getList[models.AppRoleAssignmentCollectionResponseable](ctx, e, res, fmt.Sprintf("roles%d", i), models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, AppRoleAssignmentFromModel); err != nil {
 			return nil, fmt.Errorf("read app role assignments: %w", err)

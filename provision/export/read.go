@@ -138,7 +138,7 @@ func readGrants(ctx context.Context, c *graph.Client, spID string) ([]provision.
 	page, err := c.Graph.Oauth2PermissionGrants().Get(ctx, &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetRequestConfiguration{
 		QueryParameters: &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetQueryParameters{Filter: &filter}})
 	if err != nil {
-		return nil, fmt.Errorf("read permission grants: %w", graph.Wrap(err))
+		return nil, fmt.Errorf("read permission grants: %w", graph.ExplainDenied(graph.Wrap(err), graph.OpReadGrants))
 	}
 	ms, err := graph.AllItems[models.OAuth2PermissionGrantable](ctx, c, page, models.CreateOAuth2PermissionGrantCollectionResponseFromDiscriminatorValue)
 	if err != nil {
@@ -253,7 +253,7 @@ func readPrincipals(ctx context.Context, c *graph.Client, s *Snapshot) error {
 			QueryParameters: &groups.GroupsRequestBuilderGetQueryParameters{Filter: &f,
 				Select: provision.GroupFields()}})
 		if err != nil {
-			return fmt.Errorf("read assigned groups: %w", graph.Wrap(err))
+			return fmt.Errorf("read assigned groups: %w", graph.ExplainDenied(graph.Wrap(err), graph.OpReadGroups))
 		}
 		ms, err := graph.AllItems[models.Groupable](ctx, c, page, models.CreateGroupCollectionResponseFromDiscriminatorValue)
 		if err != nil {

@@ -135,12 +135,15 @@ func TestExplainDenied(t *testing.T) {
 		{name: "create app 403", reason: "a denial names least-privileged permissions, the roles and the request id",
 			status: 403, code: "Authorization_RequestDenied", op: OpCreateApplication,
 			want: []string{"create the application: permission denied", "403 Authorization_RequestDenied",
-				"AppRegistration.Create, Application.ReadWrite.OwnedBy or Application.ReadWrite.All",
-				"Application Developer, Cloud Application Administrator or Application Administrator",
+				"Application.ReadWrite.All, Application.ReadWrite.OwnedBy",
+				"Cloud Application Administrator, Application Administrator or Global Administrator",
 				"request-id 9f0c1d2e-0000-4000-8000-000000000001"}},
-		{name: "consent app roles", reason: "the extra read permission and the Graph-specific role are named",
+		{name: "consent app roles", reason: "the permission and the Graph-specific role are named",
 			status: 403, code: "Authorization_RequestDenied", op: OpGrantApplicationRoles,
-			want: []string{"AppRoleAssignment.ReadWrite.All and Application.Read.All", "Privileged Role Administrator"}},
+			want: []string{"AppRoleAssignment.ReadWrite.All", "Privileged Role Administrator"}},
+		{name: "read users", reason: "the rights table's least privilege for reading users, the same doctor recommends",
+			status: 403, code: "Authorization_RequestDenied", op: OpReadUsers,
+			want: []string{"needs User.Read.All,", "User.ReadBasic.All finds users but does not show whether an account is disabled"}},
 		{name: "401", reason: "a rejected token points at tenant and cloud", status: 401, code: "InvalidAuthenticationToken",
 			op: OpReadServicePrincipals, want: []string{"token was rejected", "Application.Read.All"}},
 		{name: "404 untouched", reason: "only denials are explained", status: 404, code: "Request_ResourceNotFound",
@@ -178,7 +181,7 @@ func TestExplainDenied(t *testing.T) {
 func TestEveryOperationHasARequirement(t *testing.T) {
 	for _, op := range []Operation{OpReadServicePrincipals, OpFindApplication, OpCreateApplication, OpUpdateApplication,
 		OpCreateServicePrincipal, OpUpdateServicePrincipal, OpGrantDelegated, OpGrantApplicationRoles, OpAssignUsers,
-		OpReadUsers, OpManageExchangeMailboxes} {
+		OpReadUsers, OpReadGrants, OpReadGroups, OpManageExchangeMailboxes} {
 		r, ok := RequirementOf(op)
 		if !ok || r.Action == "" || len(r.AppPermissions) == 0 {
 			t.Errorf("operation %s has no usable requirement: %+v", op, r)

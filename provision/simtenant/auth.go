@@ -14,6 +14,11 @@ import (
 	"github.com/provisionhq/provision/provision/simtenant/authority"
 )
 
+// The simulator's permission checks (these ids, directoryRoleNames and the can* checks of each
+// route) model what Microsoft's services enforce, and are kept apart from package rights, the
+// table of what provision's own steps need, on purpose: a fake that shared the client's table
+// could not catch the client being wrong about the service.
+
 // Well-known ids of the first-party resources and directory roles the simulator models.
 const (
 	graphAppID            = "00000003-0000-0000-c000-000000000000"
