@@ -5,6 +5,10 @@
 //
 // The internal tests of the packages it is built from (graph, exchange, simtenant and the fakes
 // simtenant serves) cannot import it without an import cycle; they keep their own harnesses.
+// The smaller pieces every kind of test needs live in subpackages that import nothing of
+// provision's, so those tests can share them too: anyhost (a TLS test server reached under any
+// host name), fixedtoken (a fixed-token credential) and clientproof (a self-signed client
+// certificate, an unsigned federated token).
 package simtest
 
 import (
