@@ -85,12 +85,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, progress func(ChangeResult)
 			continue
 		}
 		c := &p.Changes[i]
-		st := states[c.Target.App]
-		if st == nil {
-			st = &appState{}
-			states[c.Target.App] = st
-		}
-		st.learn(c.Target)
+		st := stateOf(states, c.Target)
 		r := ChangeResult{Address: c.Address, Kind: c.Kind, Action: c.Action}
 		switch {
 		case ctx.Err() != nil, st.failed:
@@ -371,12 +366,8 @@ func (e *Engine) applyGrant(ctx context.Context, c *Change, st *appState) (strin
 	if st.spID == "" {
 		return "", errors.New("create permission grant: the service principal's id is unknown")
 	}
-	body := models.NewOAuth2PermissionGrant()
-	clientID, consent, resourceID, scope := st.spID, allPrincipals, c.Target.ResourceID, c.Target.Scope
-	body.SetClientId(&clientID)
-	body.SetConsentType(&consent)
-	body.SetResourceId(&resourceID)
-	body.SetScope(&scope)
+	clientID, resourceID, scope := st.spID, c.Target.ResourceID, c.Target.Scope
+	body := grantBody(clientID, resourceID, scope)
 	var g models.OAuth2PermissionGrantable
 	err := e.retry(ctx, st.freshSP, func(ctx context.Context) error {
 		var err error
@@ -398,9 +389,27 @@ func (e *Engine) applyGrant(ctx context.Context, c *Change, st *appState) (strin
 	return str(g.GetId()), nil
 }
 
-func (e *Engine) patchGrantScope(ctx context.Context, id, scope string) error {
+// grantBody is the request body of a tenant-wide (AllPrincipals) delegated grant to the
+// service principal clientID of scope on resourceID.
+func grantBody(clientID, resourceID, scope string) models.OAuth2PermissionGrantable {
+	body := models.NewOAuth2PermissionGrant()
+	consent := allPrincipals
+	body.SetClientId(&clientID)
+	body.SetConsentType(&consent)
+	body.SetResourceId(&resourceID)
+	body.SetScope(&scope)
+	return body
+}
+
+// grantScopeBody is the request body that sets a grant's scope.
+func grantScopeBody(scope string) models.OAuth2PermissionGrantable {
 	body := models.NewOAuth2PermissionGrant()
 	body.SetScope(&scope)
+	return body
+}
+
+func (e *Engine) patchGrantScope(ctx context.Context, id, scope string) error {
+	body := grantScopeBody(scope)
 	err := e.retry(ctx, false, func(ctx context.Context) error {
 		_, err := e.Graph.Graph.Oauth2PermissionGrants().ByOAuth2PermissionGrantId(id).Patch(ctx, body, nil)
 		return err
@@ -450,18 +459,12 @@ func (e *Engine) applyAppRoleGrant(ctx context.Context, c *Change, st *appState)
 	if st.spID == "" {
 		return "", errors.New("create app role assignment: the service principal's id is unknown")
 	}
-	principal, err1 := uuid.Parse(st.spID)
-	resource, err2 := uuid.Parse(c.Target.ResourceID)
-	role, err3 := uuid.Parse(c.Target.AppRoleID)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	body, err := assignmentBody(st.spID, c.Target.ResourceID, c.Target.AppRoleID)
+	if err != nil {
 		return "", fmt.Errorf("create app role assignment: %w", err)
 	}
-	body := models.NewAppRoleAssignment()
-	body.SetPrincipalId(&principal)
-	body.SetResourceId(&resource)
-	body.SetAppRoleId(&role)
 	var a models.AppRoleAssignmentable
-	err := e.retry(ctx, st.freshSP, func(ctx context.Context) error {
+	err = e.retry(ctx, st.freshSP, func(ctx context.Context) error {
 		var err error
 		a, err = assignedTo.Post(ctx, body, nil)
 		return err

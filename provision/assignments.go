@@ -220,11 +220,12 @@ func (e *Engine) applyUserAssignment(ctx context.Context, c *Change, st *appStat
 	return str(a.GetId()), nil
 }
 
-// assignmentBody is the request body that assigns principalID to the service principal
-// spID with app role roleID.
-func assignmentBody(principalID, spID, roleID string) (models.AppRoleAssignmentable, error) {
+// assignmentBody is the request body that assigns principalID the app role roleID of the
+// service principal resourceID: a user or group assigned to the application, or the
+// application's own service principal granted an API's application permission.
+func assignmentBody(principalID, resourceID, roleID string) (models.AppRoleAssignmentable, error) {
 	principal, err1 := uuid.Parse(principalID)
-	resource, err2 := uuid.Parse(spID)
+	resource, err2 := uuid.Parse(resourceID)
 	role, err3 := uuid.Parse(roleID)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, err

@@ -2,15 +2,11 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
-
-	"github.com/provisionhq/provision/provision/graph"
 )
 
 // DefaultConcurrency bounds the Graph writes apply runs at once for independent changes
@@ -87,7 +83,7 @@ func forEachBounded(ctx context.Context, n, bound int, f func(context.Context, i
 
 // applyParallel runs cs, changes of one kind independent of one another, at most
 // parallelBound at a time, and returns their results in plan order. Assignments go first in
-// $batch calls (see batchAssignments); what a batch did not settle, and every Send-As grant,
+// $batch calls (see batchWrites); what a batch did not settle, and every Send-As grant,
 // is applied one change per request. A failure does not stop its siblings (they do not depend
 // on it) but marks the application failed, so the kinds after it are skipped as in a
 // sequential run. progress is called as each change finishes, never concurrently.
@@ -96,13 +92,8 @@ func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[stri
 	sts := make([]*appState, len(cs))
 	skip := make([]bool, len(cs)) // a sibling's failure does not skip the others
 	for i := range cs {
-		st := states[cs[i].Target.App]
-		if st == nil {
-			st = &appState{}
-			states[cs[i].Target.App] = st
-		}
-		st.learn(cs[i].Target)
-		sts[i], skip[i] = st, st.failed || ctx.Err() != nil
+		sts[i] = stateOf(states, cs[i].Target)
+		skip[i] = sts[i].failed || ctx.Err() != nil
 	}
 	var mu sync.Mutex // guards appState.failed, done and progress
 	done := make([]bool, len(cs))
@@ -118,7 +109,14 @@ func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[stri
 		}
 	}
 	if cs[0].Kind == KindUserAssignment {
-		e.batchAssignments(ctx, cs, sts, skip, func(i int, id string) {
+		// Assignments go in $batch calls, several at once (the Graph bound), so 2,000 of them
+		// cost about a hundred round trips instead of 2,000.
+		e.batchWrites(ctx, cs, e.concurrency(), func(i int) (*abstractions.RequestInformation, error) {
+			if skip[i] || sts[i].spID == "" {
+				return nil, nil
+			}
+			return e.assignmentRequest(ctx, &cs[i], sts[i].spID)
+		}, func(i int, id string) {
 			finish(i, ChangeResult{Address: cs[i].Address, Kind: cs[i].Kind, Action: cs[i].Action, ID: id})
 		})
 	}
@@ -147,65 +145,6 @@ func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[stri
 		return nil
 	})
 	return results
-}
-
-// batchAssignments sends assignment changes in $batch calls of graph.MaxBatchSize, several
-// calls at once (the Graph bound), so 2,000 assignments cost about a hundred round trips
-// instead of 2,000. Each inner request still counts against Graph's write budget, and
-// graph.Client.Batch retries the ones throttled. settle is called for each change the batch
-// carried out (or found done already: an assignment that exists, a removal of one gone);
-// anything else (replication lag behind a service principal made moments ago, a refusal) is
-// left to the one-by-one path, which knows how to wait and explain, so batching saves round
-// trips and never changes an outcome.
-func (e *Engine) batchAssignments(ctx context.Context, cs []Change, sts []*appState, skip []bool, settle func(i int, id string)) {
-	var reqs []graph.BatchRequest
-	index := map[string]int{}
-	for i := range cs {
-		if skip[i] || sts[i].spID == "" {
-			continue
-		}
-		ri, err := e.assignmentRequest(ctx, &cs[i], sts[i].spID)
-		if err != nil {
-			continue // applied alone, where the error is reported in context
-		}
-		id := strconv.Itoa(i)
-		req, err := e.Graph.BatchRequestFrom(id, ri)
-		if err != nil {
-			continue
-		}
-		reqs = append(reqs, req)
-		index[id] = i
-	}
-	var calls [][]graph.BatchRequest
-	for len(reqs) > 0 {
-		n := min(len(reqs), graph.MaxBatchSize)
-		calls, reqs = append(calls, reqs[:n]), reqs[n:]
-	}
-	_ = forEachBounded(context.WithoutCancel(ctx), len(calls), e.concurrency(), func(ctx context.Context, k int) error {
-		resps, err := e.Graph.Batch(ctx, calls[k])
-		if err != nil {
-			return nil // a batch that failed as a whole leaves its items to the one-by-one path
-		}
-		for _, r := range resps {
-			i := index[r.ID]
-			switch {
-			case r.Status >= 200 && r.Status < 300:
-				var created struct {
-					ID string `json:"id"`
-				}
-				_ = json.Unmarshal(r.Body, &created) // a 204 (removal) has no body
-				if created.ID == "" {
-					created.ID = cs[i].Target.ID
-				}
-				settle(i, created.ID)
-			case cs[i].Action == Delete && graph.IsNotFound(r.Err()):
-				settle(i, cs[i].Target.ID)
-			case cs[i].Action == Create && graph.IsAlreadyExists(r.Err()):
-				settle(i, "")
-			}
-		}
-		return nil
-	})
 }
 
 // assignmentRequest builds the request of one assignment change, as applyUserAssignment
