@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -44,39 +43,20 @@ func (b *batch) empty() bool { return len(b.reqs) == 0 && b.err == nil }
 // batchResults are a batch's answers by key.
 type batchResults map[string]graph.BatchResponse
 
-// errServerItems marks a batch some of whose reads failed with a server error.
-var errServerItems = errors.New("server error on batched reads")
-
-// send runs the batch and indexes the answers. graph.Client.Batch retries throttled items;
-// reads that failed with another server error (500, 502) are safe to repeat too, so they are
-// sent again, alone, under the client's retry policy. An item still failing keeps its last
-// answer, which getOne and getList report.
+// send runs the batch and indexes the answers. graph.Client.Batch retries the items throttled
+// and the reads that failed with a server error; an item still failing keeps its last answer,
+// which getOne and getList report.
 func (b *batch) send(ctx context.Context) (batchResults, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	out := batchResults{}
-	pending := b.reqs
-	err := b.graph.Retry(ctx, func(ctx context.Context) error {
-		resps, err := b.graph.Batch(ctx, pending)
-		if err != nil {
-			return err
-		}
-		var again []graph.BatchRequest
-		for i, r := range resps {
-			out[r.ID] = r
-			if r.Status >= 500 && pending[i].Method == http.MethodGet {
-				again = append(again, pending[i])
-			}
-		}
-		pending = again
-		if len(again) > 0 {
-			return errServerItems
-		}
-		return nil
-	}, func(err error) bool { return errors.Is(err, errServerItems) })
-	if err != nil && !errors.Is(err, errServerItems) {
+	resps, err := b.graph.Batch(ctx, b.reqs)
+	if err != nil {
 		return nil, err
+	}
+	out := batchResults{}
+	for _, r := range resps {
+		out[r.ID] = r
 	}
 	return out, nil
 }

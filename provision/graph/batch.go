@@ -151,8 +151,8 @@ func decodeQueryNames(rel string) string {
 // Batch sends reqs as $batch calls of at most MaxBatchSize, in order, and returns one response
 // per request in the order of reqs. The outer call goes through the client's middleware
 // (auth, retries, log); inner 429/503/504 answers, which the middleware cannot see behind the
-// outer 200, are retried here with their own Retry-After, together with the 424s that
-// depended on them, under the client's transport retry policy. A request still failing when
+// outer 200, and any server error to a GET, are retried here with their own Retry-After,
+// together with the 424s that depended on them, under the client's transport retry policy. A request still failing when
 // the policy is spent keeps its last answer: check each response's Err.
 func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchResponse, error) {
 	seen := map[string]bool{}
@@ -189,7 +189,7 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchRespons
 	return out, nil
 }
 
-// batchChunk sends one chunk, retrying throttled items.
+// batchChunk sends one chunk, retrying the items throttled and the reads that met a server error.
 func (c *Client) batchChunk(ctx context.Context, chunk []BatchRequest) ([]BatchResponse, error) {
 	results := make(map[string]BatchResponse, len(chunk))
 	pending := chunk
@@ -211,7 +211,7 @@ func (c *Client) batchChunk(ctx context.Context, chunk []BatchRequest) ([]BatchR
 				dependsOnRetry = dependsOnRetry || retrying[d]
 			}
 			switch {
-			case retryableStatus(r.Method, resp.Status):
+			case retryableItem(r.Method, resp.Status):
 				w := c.retry.backoff(attempt)
 				if ra, ok := backoff.ParseRetryAfter(header(resp.Headers, "Retry-After"), c.clock.Now()); ok {
 					w = ra

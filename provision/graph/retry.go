@@ -205,6 +205,13 @@ func retryableStatus(method string, status int) bool {
 	return false
 }
 
+// retryableItem reports whether a $batch item's answer is worth sending the item again for:
+// what the transport retries, and any other server error (500, 502) to a read, which is safe
+// to repeat; the engine's batched observe relies on it to converge under server faults.
+func retryableItem(method string, status int) bool {
+	return retryableStatus(method, status) || (method == http.MethodGet && status >= 500)
+}
+
 // retryableTransportError reports whether a failed attempt may be repeated: for idempotent
 // methods (PATCH included: Graph PATCHes set properties) any connection failure but a
 // certificate problem; for POST only a failure to connect, when the request never reached
