@@ -446,34 +446,12 @@ func (e *Engine) findGrant(ctx context.Context, clientID, resourceID string) (st
 	return found, nil
 }
 
-// applyAppRoleGrant consents (or revokes) one application permission of the service principal.
+// applyAppRoleGrant consents (or revokes) one application permission of the service principal:
+// an app role assignment of the service principal on the API's.
 func (e *Engine) applyAppRoleGrant(ctx context.Context, c *Change, st *appState) (string, error) {
-	assignedTo := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(c.Target.ResourceID).AppRoleAssignedTo()
-	if c.Action == Delete {
-		err := graph.Wrap(assignedTo.ByAppRoleAssignmentId(c.Target.ID).Delete(ctx, nil))
-		if err != nil && !graph.IsNotFound(err) {
-			return "", fmt.Errorf("delete app role assignment: %w", graph.ExplainDenied(err, graph.OpGrantApplicationRoles))
-		}
-		return c.Target.ID, nil
-	}
-	if st.spID == "" {
+	if c.Action != Delete && st.spID == "" {
 		return "", errors.New("create app role assignment: the service principal's id is unknown")
 	}
-	body, err := assignmentBody(st.spID, c.Target.ResourceID, c.Target.AppRoleID)
-	if err != nil {
-		return "", fmt.Errorf("create app role assignment: %w", err)
-	}
-	var a models.AppRoleAssignmentable
-	err = e.retry(ctx, st.freshSP, func(ctx context.Context) error {
-		var err error
-		a, err = assignedTo.Post(ctx, body, nil)
-		return err
-	})
-	if graph.IsAlreadyExists(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("create app role assignment: %w", graph.ExplainDenied(err, graph.OpGrantApplicationRoles))
-	}
-	return str(a.GetId()), nil
+	return e.writeAppRoleAssignment(ctx, c, st, appRoleWrite{resourceID: c.Target.ResourceID, principalID: st.spID,
+		op: graph.OpGrantApplicationRoles, create: "create app role assignment", remove: "delete app role assignment"})
 }

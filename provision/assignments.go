@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 
@@ -187,23 +188,40 @@ func planAssignments(want Desired, sp *ObservedServicePrincipal, assignees []ass
 	return changes
 }
 
-// applyUserAssignment assigns a user or group to the enterprise app, or removes it. Both are
-// idempotent: an assignment that exists already, or is gone already, is success.
+// applyUserAssignment assigns a user or group to the enterprise app, or removes it: an app
+// role assignment of the principal on the service principal.
 func (e *Engine) applyUserAssignment(ctx context.Context, c *Change, st *appState) (string, error) {
 	if st.spID == "" {
 		return "", errors.New("assign: the service principal's id is unknown")
 	}
-	assignedTo := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(st.spID).AppRoleAssignedTo()
+	return e.writeAppRoleAssignment(ctx, c, st, appRoleWrite{resourceID: st.spID, principalID: c.Target.PrincipalID,
+		op: graph.OpAssignUsers, create: "assign", remove: "remove assignment"})
+}
+
+// appRoleWrite says which app role assignment a change writes, and how its errors read.
+type appRoleWrite struct {
+	resourceID  string // the service principal whose app role is assigned
+	principalID string // who receives it
+	op          graph.Operation
+	create      string // the verbs of the errors
+	remove      string
+}
+
+// writeAppRoleAssignment creates or deletes the app role assignment c targets, the one write
+// behind both a consented application permission and a user or group assignment. Both are
+// idempotent: an assignment that exists already, or is gone already, is success.
+func (e *Engine) writeAppRoleAssignment(ctx context.Context, c *Change, st *appState, w appRoleWrite) (string, error) {
+	assignedTo := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(w.resourceID).AppRoleAssignedTo()
 	if c.Action == Delete {
 		err := graph.Wrap(assignedTo.ByAppRoleAssignmentId(c.Target.ID).Delete(ctx, nil))
 		if err != nil && !graph.IsNotFound(err) {
-			return "", fmt.Errorf("remove assignment: %w", graph.ExplainDenied(err, graph.OpAssignUsers))
+			return "", fmt.Errorf("%s: %w", w.remove, graph.ExplainDenied(err, w.op))
 		}
 		return c.Target.ID, nil
 	}
-	body, err := assignmentBody(c.Target.PrincipalID, st.spID, c.Target.AppRoleID)
+	body, err := assignmentBody(w.principalID, w.resourceID, c.Target.AppRoleID)
 	if err != nil {
-		return "", fmt.Errorf("assign: %w", err)
+		return "", fmt.Errorf("%s: %w", w.create, err)
 	}
 	var a models.AppRoleAssignmentable
 	err = e.retry(ctx, st.freshSP, func(ctx context.Context) error {
@@ -215,9 +233,23 @@ func (e *Engine) applyUserAssignment(ctx context.Context, c *Change, st *appStat
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("assign: %w", graph.ExplainDenied(err, graph.OpAssignUsers))
+		return "", fmt.Errorf("%s: %w", w.create, graph.ExplainDenied(err, w.op))
 	}
 	return str(a.GetId()), nil
+}
+
+// appRoleAssignmentRequest builds the request of c as writeAppRoleAssignment sends it, for a
+// $batch.
+func (e *Engine) appRoleAssignmentRequest(ctx context.Context, c *Change, resourceID, principalID string) (*abstractions.RequestInformation, error) {
+	assignedTo := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(resourceID).AppRoleAssignedTo()
+	if c.Action == Delete {
+		return assignedTo.ByAppRoleAssignmentId(c.Target.ID).ToDeleteRequestInformation(ctx, nil)
+	}
+	body, err := assignmentBody(principalID, resourceID, c.Target.AppRoleID)
+	if err != nil {
+		return nil, err
+	}
+	return assignedTo.ToPostRequestInformation(ctx, body, nil)
 }
 
 // assignmentBody is the request body that assigns principalID the app role roleID of the

@@ -80,16 +80,8 @@ func (e *Engine) consentRequest(ctx context.Context, c *Change, st *appState) (*
 		}
 		return grants.ToPostRequestInformation(ctx, grantBody(st.spID, c.Target.ResourceID, c.Target.Scope), nil)
 	}
-	assignedTo := client.ServicePrincipals().ByServicePrincipalId(c.Target.ResourceID).AppRoleAssignedTo()
-	switch c.Action {
-	case Delete:
-		return assignedTo.ByAppRoleAssignmentId(c.Target.ID).ToDeleteRequestInformation(ctx, nil)
-	case Create:
-		body, err := assignmentBody(st.spID, c.Target.ResourceID, c.Target.AppRoleID)
-		if err != nil {
-			return nil, err
-		}
-		return assignedTo.ToPostRequestInformation(ctx, body, nil)
+	if c.Action == Delete || c.Action == Create {
+		return e.appRoleAssignmentRequest(ctx, c, c.Target.ResourceID, st.spID)
 	}
 	return nil, fmt.Errorf("no batched form for %s of %s", c.Action, c.Kind)
 }

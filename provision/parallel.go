@@ -115,7 +115,7 @@ func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[stri
 			if skip[i] || sts[i].spID == "" {
 				return nil, nil
 			}
-			return e.assignmentRequest(ctx, &cs[i], sts[i].spID)
+			return e.appRoleAssignmentRequest(ctx, &cs[i], sts[i].spID, cs[i].Target.PrincipalID)
 		}, func(i int, id string) {
 			finish(i, ChangeResult{Address: cs[i].Address, Kind: cs[i].Kind, Action: cs[i].Action, ID: id})
 		})
@@ -145,18 +145,4 @@ func (e *Engine) applyParallel(ctx context.Context, cs []Change, states map[stri
 		return nil
 	})
 	return results
-}
-
-// assignmentRequest builds the request of one assignment change, as applyUserAssignment
-// sends it.
-func (e *Engine) assignmentRequest(ctx context.Context, c *Change, spID string) (*abstractions.RequestInformation, error) {
-	assignedTo := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(spID).AppRoleAssignedTo()
-	if c.Action == Delete {
-		return assignedTo.ByAppRoleAssignmentId(c.Target.ID).ToDeleteRequestInformation(ctx, nil)
-	}
-	body, err := assignmentBody(c.Target.PrincipalID, spID, c.Target.AppRoleID)
-	if err != nil {
-		return nil, err
-	}
-	return assignedTo.ToPostRequestInformation(ctx, body, nil)
 }
