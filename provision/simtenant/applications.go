@@ -13,58 +13,28 @@ import (
 	"github.com/google/uuid"
 )
 
+// applications is /applications as a collection.
+func (t *Tenant) applications() collection {
+	return collection{kind: t.kinds.application, items: t.dir.Applications, name: "applications", canRead: t.canReadApps,
+		create: func(rq *request) *response { return t.createApplication(rq, "") }, update: t.updateApplication,
+		canDelete: t.canWriteApp, remove: t.deleteApplication}
+}
+
 func (t *Tenant) routeApplications(rq *request, segs []seg) *response {
-	k := t.kinds.application
+	c := t.applications()
 	root := segs[0]
 	if !root.keyed {
-		if len(segs) == 2 && segs[1].name == "$count" {
-			if !t.canReadApps(rq) {
-				return rq.denied()
-			}
-			return t.countCollection(rq, k, t.dir.Applications)
-		}
-		if len(segs) > 1 {
-			return rq.noRoute(segs[1].name)
-		}
-		switch rq.method {
-		case http.MethodGet:
-			if !t.canReadApps(rq) {
-				return rq.denied()
-			}
-			items, errResp := rq.filterItems(k, t.visibleItems(t.dir.Applications))
-			if errResp != nil {
-				return errResp
-			}
-			return rq.listResponse(k, "applications", items)
-		case http.MethodPost:
-			return t.createApplication(rq, "")
-		}
-		return rq.methodNotAllowed()
+		return t.routeRoot(rq, segs, c)
 	}
 	if len(segs) == 1 && rq.method == http.MethodPatch && strings.EqualFold(root.keyProp, "uniqueName") {
 		return t.upsertApplication(rq, root.key)
 	}
-	app, errResp := t.lookup(rq, t.dir.Applications, root, "appId", "uniqueName")
+	app, errResp := t.lookup(rq, c.items, root, "appId", "uniqueName")
 	if errResp != nil {
 		return errResp
 	}
 	if len(segs) == 1 {
-		switch rq.method {
-		case http.MethodGet:
-			if !t.canReadApps(rq) {
-				return rq.denied()
-			}
-			return rq.entityResponse(http.StatusOK, k, "applications", app)
-		case http.MethodPatch:
-			return t.updateApplication(rq, app)
-		case http.MethodDelete:
-			if !t.canWriteApp(rq, app) {
-				return rq.denied()
-			}
-			t.deleteApplication(app)
-			return noContent()
-		}
-		return rq.methodNotAllowed()
+		return t.routeMember(rq, c, app)
 	}
 	if len(segs) == 2 && rq.method == http.MethodPost {
 		switch {

@@ -2,7 +2,6 @@ package simtenant
 
 import (
 	"fmt"
-	"net/http"
 )
 
 func (t *Tenant) canReadUsers(rq *request) bool {
@@ -15,38 +14,23 @@ func (t *Tenant) canReadGroups(rq *request) bool {
 
 // routePrincipals serves /users and /groups, which the fake treats alike: read-only
 // collections (seeded, never created through Graph) whose members hold app role assignments.
-// Reading the collection takes canRead; a principal's own appRoleAssignments are checked
-// by routeAssignments instead. keyProps are the entity type's alternate keys.
+// Reading takes canRead, except a principal's own appRoleAssignments, which routeAssignments
+// checks instead. keyProps are the entity type's alternate keys.
 func (t *Tenant) routePrincipals(rq *request, segs []seg, k *kind, m map[string]*entry, name string, canRead func(*request) bool, keyProps ...string) *response {
+	c := collection{kind: k, items: m, name: name, canRead: canRead}
 	root := segs[0]
 	if !canRead(rq) && !(len(segs) > 1 && is(segs[1], "appRoleAssignments")) {
 		return rq.denied()
 	}
 	if !root.keyed {
-		if len(segs) == 2 && segs[1].name == "$count" {
-			return t.countCollection(rq, k, m)
-		}
-		if len(segs) > 1 {
-			return rq.noRoute(segs[1].name)
-		}
-		if rq.method != http.MethodGet {
-			return rq.methodNotAllowed()
-		}
-		items, errResp := rq.filterItems(k, t.visibleItems(m))
-		if errResp != nil {
-			return errResp
-		}
-		return rq.listResponse(k, name, items)
+		return t.routeRoot(rq, segs, c)
 	}
 	p, errResp := t.lookup(rq, m, root, keyProps...)
 	if errResp != nil {
 		return errResp
 	}
 	if len(segs) == 1 {
-		if rq.method != http.MethodGet {
-			return rq.methodNotAllowed()
-		}
-		return rq.entityResponse(http.StatusOK, k, name, p)
+		return t.routeMember(rq, c, p)
 	}
 	if is(segs[1], "appRoleAssignments") {
 		navPath := fmt.Sprintf("%s('%s')/appRoleAssignments", name, p.id())

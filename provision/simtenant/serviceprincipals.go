@@ -9,55 +9,25 @@ import (
 	"github.com/google/uuid"
 )
 
+// servicePrincipals is /servicePrincipals as a collection.
+func (t *Tenant) servicePrincipals() collection {
+	return collection{kind: t.kinds.servicePrincipal, items: t.dir.ServicePrincipals, name: "servicePrincipals",
+		canRead: t.canReadApps, create: t.createServicePrincipal, update: t.updateServicePrincipal,
+		canDelete: t.canWriteSP, remove: t.deleteServicePrincipal}
+}
+
 func (t *Tenant) routeServicePrincipals(rq *request, segs []seg) *response {
-	k := t.kinds.servicePrincipal
+	c := t.servicePrincipals()
 	root := segs[0]
 	if !root.keyed {
-		if len(segs) == 2 && segs[1].name == "$count" {
-			if !t.canReadApps(rq) {
-				return rq.denied()
-			}
-			return t.countCollection(rq, k, t.dir.ServicePrincipals)
-		}
-		if len(segs) > 1 {
-			return rq.noRoute(segs[1].name)
-		}
-		switch rq.method {
-		case http.MethodGet:
-			if !t.canReadApps(rq) {
-				return rq.denied()
-			}
-			items, errResp := rq.filterItems(k, t.visibleItems(t.dir.ServicePrincipals))
-			if errResp != nil {
-				return errResp
-			}
-			return rq.listResponse(k, "servicePrincipals", items)
-		case http.MethodPost:
-			return t.createServicePrincipal(rq)
-		}
-		return rq.methodNotAllowed()
+		return t.routeRoot(rq, segs, c)
 	}
-	sp, errResp := t.lookup(rq, t.dir.ServicePrincipals, root, "appId")
+	sp, errResp := t.lookup(rq, c.items, root, "appId")
 	if errResp != nil {
 		return errResp
 	}
 	if len(segs) == 1 {
-		switch rq.method {
-		case http.MethodGet:
-			if !t.canReadApps(rq) {
-				return rq.denied()
-			}
-			return rq.entityResponse(http.StatusOK, k, "servicePrincipals", sp)
-		case http.MethodPatch:
-			return t.updateServicePrincipal(rq, sp)
-		case http.MethodDelete:
-			if !t.canWriteSP(rq, sp) {
-				return rq.denied()
-			}
-			t.deleteServicePrincipal(sp)
-			return noContent()
-		}
-		return rq.methodNotAllowed()
+		return t.routeMember(rq, c, sp)
 	}
 	nav := segs[1]
 	navPath := fmt.Sprintf("servicePrincipals('%s')/%s", sp.id(), nav.name)
