@@ -82,11 +82,8 @@ func (t *Tenant) createApplication(rq *request, uniqueName string) *response {
 		return rq.denied()
 	}
 	k := t.kinds.application
-	body, errResp := rq.decodeBody()
+	body, errResp := rq.decodeEntity(k)
 	if errResp != nil {
-		return errResp
-	}
-	if errResp := rq.checkProps(k, body); errResp != nil {
 		return errResp
 	}
 	if s, ok := body["displayName"].(string); !ok || strings.TrimSpace(s) == "" {
@@ -155,11 +152,8 @@ func (t *Tenant) updateApplication(rq *request, app *entry) *response {
 		return rq.denied()
 	}
 	k := t.kinds.application
-	body, errResp := rq.decodeBody()
+	body, errResp := rq.decodeEntity(k)
 	if errResp != nil {
-		return errResp
-	}
-	if errResp := rq.checkProps(k, body); errResp != nil {
 		return errResp
 	}
 	for _, ro := range []string{"id", "appId", "publisherDomain", "createdDateTime"} {

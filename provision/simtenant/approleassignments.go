@@ -39,11 +39,8 @@ func (t *Tenant) routeAssignments(rq *request, segs []seg, navPath string, match
 			}
 			return rq.listResponse(k, navPath, items)
 		case http.MethodPost:
-			body, errResp := rq.decodeBody()
+			body, errResp := rq.decodeEntity(k)
 			if errResp != nil {
-				return errResp
-			}
-			if errResp := rq.checkProps(k, body); errResp != nil {
 				return errResp
 			}
 			return create(body)

@@ -39,11 +39,8 @@ func (t *Tenant) routeGrants(rq *request, segs []seg) *response {
 		if !rq.caller.can("DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All") {
 			return rq.denied()
 		}
-		body, errResp := rq.decodeBody()
+		body, errResp := rq.decodeEntity(k)
 		if errResp != nil {
-			return errResp
-		}
-		if errResp := rq.checkProps(k, body); errResp != nil {
 			return errResp
 		}
 		for name, v := range body {
@@ -101,11 +98,8 @@ func (t *Tenant) createGrant(rq *request) *response {
 		return rq.denied()
 	}
 	k := t.kinds.grant
-	body, errResp := rq.decodeBody()
+	body, errResp := rq.decodeEntity(k)
 	if errResp != nil {
-		return errResp
-	}
-	if errResp := rq.checkProps(k, body); errResp != nil {
 		return errResp
 	}
 	clientID, resourceID := strings.ToLower(str(body["clientId"])), strings.ToLower(str(body["resourceId"]))

@@ -270,6 +270,19 @@ func (rq *request) decodeBody() (map[string]any, *response) {
 	return m, nil
 }
 
+// decodeEntity reads a create or update body of an entity of kind k: JSON, with only the
+// properties the entity type has.
+func (rq *request) decodeEntity(k *kind) (map[string]any, *response) {
+	body, errResp := rq.decodeBody()
+	if errResp != nil {
+		return nil, errResp
+	}
+	if errResp := rq.checkProps(k, body); errResp != nil {
+		return nil, errResp
+	}
+	return body, nil
+}
+
 // checkProps refuses properties the entity type does not have, as the service does.
 func (rq *request) checkProps(k *kind, body map[string]any) *response {
 	for name := range body {

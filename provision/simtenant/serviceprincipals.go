@@ -64,11 +64,8 @@ func (t *Tenant) canWriteSP(rq *request, sp *entry) bool {
 
 func (t *Tenant) createServicePrincipal(rq *request) *response {
 	k := t.kinds.servicePrincipal
-	body, errResp := rq.decodeBody()
+	body, errResp := rq.decodeEntity(k)
 	if errResp != nil {
-		return errResp
-	}
-	if errResp := rq.checkProps(k, body); errResp != nil {
 		return errResp
 	}
 	appID := str(body["appId"])
@@ -133,11 +130,8 @@ func (t *Tenant) updateServicePrincipal(rq *request, sp *entry) *response {
 	if !t.canWriteSP(rq, sp) {
 		return rq.denied()
 	}
-	body, errResp := rq.decodeBody()
+	body, errResp := rq.decodeEntity(t.kinds.servicePrincipal)
 	if errResp != nil {
-		return errResp
-	}
-	if errResp := rq.checkProps(t.kinds.servicePrincipal, body); errResp != nil {
 		return errResp
 	}
 	for _, ro := range []string{"id", "appId", "appOwnerOrganizationId"} {
