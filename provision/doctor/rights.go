@@ -1,8 +1,9 @@
 // Package doctor tells who is signed in and whether that identity holds the rights each step
 // of a provision run needs: it reads the identity's rights from its access tokens (the Graph
 // token's roles or scopes and directory roles, the Exchange Online token's roles), compares
-// them with what each step needs, and names the least-privileged grant that fixes each step
-// it cannot perform. Plan runs the same check and warns before any write.
+// them with what each step needs (the table of package rights, which graph.ExplainDenied
+// cites too), and names the least-privileged grant that fixes each step it cannot perform.
+// Plan runs the same check and warns before any write.
 //
 // Inspect does the I/O (two token requests); Steps, Check and Warnings are pure.
 package doctor
@@ -105,10 +106,10 @@ func (h Held) has(r Right) bool {
 	return slices.Contains(h.Roles, r.Name)
 }
 
-// with returns h plus rights.
-func (h Held) with(rights []Right) Held {
+// with returns h plus rs.
+func (h Held) with(rs []Right) Held {
 	out := Held{AppOnly: h.AppOnly, Graph: slices.Clone(h.Graph), Exchange: slices.Clone(h.Exchange), Roles: slices.Clone(h.Roles)}
-	for _, r := range rights {
+	for _, r := range rs {
 		switch r.Kind {
 		case GraphPermission:
 			out.Graph = append(out.Graph, r.Name)
