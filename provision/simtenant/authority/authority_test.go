@@ -120,7 +120,7 @@ func TestClientSecretCredentialGetsVerifiableToken(t *testing.T) {
 	if got.TokenID == "" {
 		t.Error("uti is empty")
 	}
-	if d := tok.ExpiresOn.Sub(time.Now()); d < 55*time.Minute || d > 61*time.Minute {
+	if d := time.Until(tok.ExpiresOn); d < 55*time.Minute || d > 61*time.Minute {
 		t.Errorf("azidentity sees the token expire in %s, want about an hour", d)
 	}
 }
