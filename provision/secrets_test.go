@@ -76,7 +76,7 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 	f.vaultURL = vaultSrv.URL
 
 	check := verify.ClientSecret{AuthorityHost: f.srv.URL, Scope: f.srv.URL + "/.default", Transport: f.srv.Client(), Clock: f.clock}
-	f.engine = &provision.Engine{Graph: sim.Graph, Secrets: provision.SecretDeps{
+	f.engine = &provision.Engine{Graph: sim.Graph, Exchange: sim.Exchange, Secrets: provision.SecretDeps{
 		Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
 			return sink.FromStore(store, sink.Deps{
 				KeyVaultCredential: &fixedtoken.Credential{Token: "vault-token"}, // the fake vault accepts any
@@ -829,5 +829,30 @@ func TestRotationCost(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("writes of a rotation (-want +got):\n%s\nall routes: %v", diff, routes)
+	}
+}
+
+// TestEveryExampleConverges holds the promise of examples/: every manifest there, including
+// any added later, plans, applies (its secrets delivered to the fixture's file directory and
+// fake Key Vault), and then plans empty.
+func TestEveryExampleConverges(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "examples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f := newSecretsFixture(t)
+			docs, diags := manifests.LoadFile(file, func(string) (string, bool) { return "", false })
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if p := f.converge(t, docs, provision.PlanOptions{}); p.Empty() {
+				t.Fatal("the first plan of an example against an empty tenant must create something")
+			}
+			if p := f.plan(t, docs, provision.PlanOptions{}); !p.Empty() {
+				t.Errorf("plan after apply is not empty: %q", lines(p))
+			}
+		})
 	}
 }
