@@ -140,7 +140,7 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 func (s *session) tokenTenant(ctx context.Context) (string, error) {
 	tok, err := s.credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.endpoints.GraphScope()}})
 	if err != nil {
-		return "", fmt.Errorf("sign in: %w", err)
+		return "", fmt.Errorf("sign in (set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, use workload or managed identity, or run az login; --simulate needs no Azure account): %w", err)
 	}
 	id, err := credential.Identify(tok.Token)
 	if err != nil {
