@@ -29,7 +29,8 @@ a loopback TLS address with a CA of its own, until interrupted. Before serving i
 stdout, one "export NAME=value" line per variable that points provision in another shell (or
 any other tool using the Azure SDKs) at it, including the simulated operator's client secret:
 
-  eval "$(provision simulate serve --state ./tenant.json &)"   # or copy the lines by hand
+  provision simulate serve --state ./tenant.json > simulate.env &
+  . ./simulate.env
   provision plan examples/openfire.yaml`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSimulateServe(cmd.Context(), f, *o)

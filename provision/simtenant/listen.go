@@ -89,7 +89,11 @@ func Listen(ctx context.Context, opts ListenOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	caFile := filepath.Join(dir, "simulate-ca.pem")
+	// Absolute, because SSL_CERT_FILE is read by programs started in other directories.
+	caFile, err := filepath.Abs(filepath.Join(dir, "simulate-ca.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
 	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("listen: write CA: %w", err)
 	}

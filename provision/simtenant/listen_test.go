@@ -61,8 +61,8 @@ func TestListenPersistsStateBetweenRuns(t *testing.T) {
 			t.Errorf("Env lacks %s", name)
 		}
 	}
-	if _, err := os.Stat(s.CAFile); err != nil {
-		t.Errorf("CA file: %v", err)
+	if _, err := os.Stat(s.CAFile); err != nil || !filepath.IsAbs(s.CAFile) {
+		t.Errorf("CA file %q: want an absolute path that exists (%v), since other programs read SSL_CERT_FILE from their own directory", s.CAFile, err)
 	}
 	a := models.NewApplication()
 	a.SetDisplayName(ptr("Persisted"))
