@@ -15,6 +15,9 @@ with a suggestion where one exists. Exit code 3 when a manifest is invalid.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			docs, diags, err := loadManifests(f, args)
+			if err != nil && !diags.HasErrors() {
+				return err // a file that cannot be read: not a verdict on its content
+			}
 			if g.output == "json" {
 				if jerr := writeDiagnosticsJSON(f.out, len(docs), diags); jerr != nil {
 					return jerr
@@ -26,10 +29,7 @@ with a suggestion where one exists. Exit code 3 when a manifest is invalid.`,
 			}
 			printDiagnostics(f.errOut, diags)
 			if err != nil {
-				if diags.HasErrors() {
-					return silentError{code: exitInvalidManifest}
-				}
-				return err
+				return silentError{code: exitInvalidManifest}
 			}
 			fmt.Fprintf(f.out, "%d document(s) valid.\n", len(docs))
 			return nil
