@@ -277,3 +277,24 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = v
 	return nil
 }
+
+// IsGUID reports whether s has the shape of a directory id (tenant id, appId, object id):
+// 8-4-4-4-12 hexadecimal digits. Values of that shape are ids; anything else is a name.
+func IsGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+				return false
+			}
+		}
+	}
+	return true
+}

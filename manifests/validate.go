@@ -55,12 +55,11 @@ func Validate(docs []*Document, cat *Catalogue) Diagnostics {
 
 // patterns are compiled once per validation run (the package keeps no globals).
 type patterns struct {
-	guid, uniqueName, vaultSecretName, vaultName, emailLocal *regexp.Regexp
+	uniqueName, vaultSecretName, vaultName, emailLocal *regexp.Regexp
 }
 
 func newPatterns() patterns {
 	return patterns{
-		guid:            regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`),
 		uniqueName:      regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$`),
 		vaultSecretName: regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`),
 		vaultName:       regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$`),
@@ -121,7 +120,7 @@ func (v *validator) document(doc *Document, broken map[string]bool) {
 	case doc.APIVersion != APIVersion:
 		v.errorf("apiVersion", "unsupported apiVersion %q: use %s", doc.APIVersion, APIVersion)
 	}
-	if doc.Tenant != "" && !v.re.guid.MatchString(doc.Tenant) && !isDomainName(doc.Tenant) {
+	if doc.Tenant != "" && !IsGUID(doc.Tenant) && !isDomainName(doc.Tenant) {
 		v.errorf("tenant", "%q is neither a tenant id (GUID) nor a domain name: write e.g. contoso.onmicrosoft.com or the directory id", doc.Tenant)
 	}
 	if !v.has("application") {
@@ -139,7 +138,7 @@ func (v *validator) application(app Application) {
 	if app.UniqueName != "" && !v.re.uniqueName.MatchString(app.UniqueName) {
 		v.errorf("application.uniqueName", "%q is not a valid uniqueName: use letters, digits, '.', '-' and '_' (at most 120, starting with a letter or digit), e.g. openfire-mail", app.UniqueName)
 	}
-	if app.AppID != "" && !v.re.guid.MatchString(app.AppID) {
+	if app.AppID != "" && !IsGUID(app.AppID) {
 		v.errorf("application.appId", "%q is not a GUID: write the application (client) id, e.g. 11111111-2222-3333-4444-555555555555", app.AppID)
 	}
 	if app.Audience != "" && app.Audience.SignInAudience() == "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
+	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/graph"
 )
 
@@ -133,7 +134,7 @@ func newDirectoryLookup(wants []Desired) *directoryLookup {
 				users = append(users, strings.ToLower(u.Name))
 			}
 			for _, g := range w.Assignments.Groups {
-				if isGUID(g.Name) {
+				if manifests.IsGUID(g.Name) {
 					ids = append(ids, strings.ToLower(g.Name))
 				} else {
 					names = append(names, g.Name)

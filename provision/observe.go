@@ -12,6 +12,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
 
+	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/graph"
 )
 
@@ -81,7 +82,7 @@ func (e *Engine) observe(ctx context.Context, wants []Desired) ([]*Observed, err
 			if id, ok := wellKnownAPIs()[api.API]; ok {
 				appID = id
 			}
-			if isGUID(appID) {
+			if manifests.IsGUID(appID) {
 				single[key] = true
 				first.add(key)(client.ServicePrincipalsWithAppId(&appID).ToGetRequestInformation(ctx,
 					&serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{

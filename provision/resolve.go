@@ -25,32 +25,12 @@ type resolvedPermission struct {
 	Source manifests.Pos
 }
 
-// isGUID reports whether s has the shape of an appId.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // findResource picks the resource service principal a manifest's api names: by appId when it
 // is one, by well-known appId for Microsoft Graph and Exchange Online, else by display name,
 // which must be unambiguous.
 func findResource(api string, resources []ResourceServicePrincipal) (*ResourceServicePrincipal, error) {
 	appID := ""
-	if isGUID(api) {
+	if manifests.IsGUID(api) {
 		appID = api
 	} else if id, ok := wellKnownAPIs()[api]; ok {
 		appID = id

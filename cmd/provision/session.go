@@ -114,7 +114,7 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 	if err != nil {
 		return nil, err
 	}
-	if isGUID(tenant) && !strings.EqualFold(tenant, tenantID) {
+	if manifests.IsGUID(tenant) && !strings.EqualFold(tenant, tenantID) {
 		return nil, fmt.Errorf("the manifest's tenant %s is not the signed-in tenant %s: sign in to %s (AZURE_TENANT_ID, az login --tenant) or correct the manifest", tenant, tenantID, tenant)
 	}
 	exo, err := exchange.New(exchange.Options{
@@ -177,22 +177,4 @@ func (f *factory) secretDeps(cred *credential.Credential, endpoints credential.E
 		AuthorityHost: endpoints.Authority,
 		MailScope:     endpoints.ExchangeScope(),
 	}
-}
-
-// isGUID reports whether s looks like a tenant id rather than a domain.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
-			return false
-		}
-	}
-	return true
 }
