@@ -27,16 +27,18 @@ type session struct {
 	secrets    provision.SecretDeps
 	// observeProgress reports long reads (Send-As of many mailboxes) on stderr.
 	observeProgress func(what string, done, total int)
-	transport       *http.Transport // trusts the simulated tenant's CA when simulating
-	close           func() error
+	// transport carries every request of the session (and trusts the simulated tenant's CA
+	// when simulating).
+	transport *http.Transport
 }
 
-// Close stops what the session started (the simulated tenant saves its state here).
+// Close lets go of the session's idle connections. The simulated tenant, shared by the
+// command's sessions, is stopped by the factory.
 func (s *session) Close() error {
-	if s.close == nil {
-		return nil
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
 	}
-	return s.close()
+	return nil
 }
 
 // engine returns the reconciler bound to this session.
@@ -153,10 +155,7 @@ func (s *session) tokenTenant(ctx context.Context) (string, error) {
 // Vault signed in with the session's credential) and a client-credentials sign-in with the
 // new secret against the session's authority.
 func (f *factory) secretDeps(cred *credential.Credential, endpoints credential.Endpoints, tenantID string, tr *http.Transport) provision.SecretDeps {
-	var transporter policy.Transporter
-	if tr != nil {
-		transporter = &http.Client{Transport: tr}
-	}
+	transporter := &http.Client{Transport: tr}
 	verifier := verify.ClientSecret{
 		AuthorityHost: endpoints.Authority,
 		Scope:         endpoints.GraphScope(),
