@@ -26,7 +26,8 @@ type SignedIn struct {
 
 // Inspect asks cred for a Microsoft Graph token and an Exchange Online token and reads the
 // identity and its rights from their claims. Tokens are never printed or kept. A failed
-// Exchange token is not an error: it is reported in ExchangeError.
+// Exchange token is not an error: it is reported in ExchangeError. An empty exchangeScope
+// skips the Exchange token (no Exchange right is then held).
 func Inspect(ctx context.Context, cred azcore.TokenCredential, graphScope, exchangeScope string) (SignedIn, error) {
 	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graphScope}})
 	if err != nil {
@@ -37,6 +38,9 @@ func Inspect(ctx context.Context, cred azcore.TokenCredential, graphScope, excha
 		return SignedIn{}, fmt.Errorf("read the Microsoft Graph token: %w", err)
 	}
 	s := SignedIn{Identity: id, Held: heldFrom(id)}
+	if exchangeScope == "" {
+		return s, nil
+	}
 	exo, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{exchangeScope}})
 	if err != nil {
 		s.ExchangeError = err.Error()
@@ -130,9 +134,15 @@ const WarningRights = "rights"
 // and the signed-in identity cannot perform, before any write. An identity whose tokens
 // cannot be had is not a warning but the error plan would meet anyway.
 func Preflight(ctx context.Context, cred azcore.TokenCredential, graphScope, exchangeScope string, docs []*manifests.Document) ([]provision.Warning, error) {
+	need := NeedOf(docs)
+	if !need.SendAs {
+		// Only Send-As needs the Exchange token's rights: a plan without it asks for no
+		// Exchange token (a tenant without Exchange Online could not issue one).
+		exchangeScope = ""
+	}
 	s, err := Inspect(ctx, cred, graphScope, exchangeScope)
 	if err != nil {
 		return nil, fmt.Errorf("check the signed-in identity's rights: %w", err)
 	}
-	return Warnings(s, Check(s.Held, Steps(NeedOf(docs)))), nil
+	return Warnings(s, Check(s.Held, Steps(need))), nil
 }
