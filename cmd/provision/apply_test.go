@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/clock"
 )
 
@@ -279,5 +280,27 @@ func TestPlanWarnsOfMissingRights(t *testing.T) {
 	}
 	if !strings.Contains(c.stdout.String(), "DelegatedPermissionGrant.ReadWrite.All") {
 		t.Errorf("plan does not name the missing right:\n%s", c.stdout.String())
+	}
+}
+
+// TestPlanSignsInOnce: reading the tenant id, the rights preflight and the Graph client share
+// one Graph token (all ask for it with continuous access evaluation, as the Graph SDK does, so
+// the credential's cache serves one entry): a plan costs the identity platform one metadata
+// read and one token request. Before, it cost two tokens and four requests.
+func TestPlanSignsInOnce(t *testing.T) {
+	work := t.TempDir()
+	manifest := copyExample(t, "minimal.yaml", work)
+	f := &factory{in: strings.NewReader(""), out: &strings.Builder{}, errOut: &strings.Builder{},
+		isTerminal: func() bool { return false }, lookupEnv: func(string) (string, bool) { return "", false },
+		clock: clock.Real{}, workDir: os.Getwd, cacheDir: func() (string, error) { return work, nil }}
+	g := &globalOptions{output: "text", simulate: simulateFlag{enabled: true, stateFile: filepath.Join(work, "t.json")}}
+	defer f.closeSimulator()
+	runs, err := planRuns(context.Background(), f, g, []string{manifest}, provision.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeRuns(runs)
+	if got := f.sim.server.Tenant.Stats().TokenRequests; got != 2 {
+		t.Errorf("a plan made %d requests to the identity platform, want 2 (metadata, one token)", got)
 	}
 }

@@ -138,9 +138,11 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 	return s, nil
 }
 
-// tokenTenant reads the tenant id from a Graph access token of the session's credential.
+// tokenTenant reads the tenant id from a Graph access token of the session's credential. It
+// asks for the token as the Graph SDK does (continuous access evaluation on), so the
+// credential's cache hands the same token to the Graph client instead of fetching a second.
 func (s *session) tokenTenant(ctx context.Context) (string, error) {
-	tok, err := s.credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.endpoints.GraphScope()}})
+	tok, err := s.credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.endpoints.GraphScope()}, EnableCAE: true})
 	if err != nil {
 		return "", fmt.Errorf("sign in (set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, use workload or managed identity, or run az login; --simulate needs no Azure account): %w", err)
 	}

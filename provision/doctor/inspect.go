@@ -29,7 +29,9 @@ type SignedIn struct {
 // Exchange token is not an error: it is reported in ExchangeError. An empty exchangeScope
 // skips the Exchange token (no Exchange right is then held).
 func Inspect(ctx context.Context, cred azcore.TokenCredential, graphScope, exchangeScope string) (SignedIn, error) {
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graphScope}})
+	// With continuous access evaluation on, as the Graph SDK asks, so a plan's preflight reuses
+	// the token its Graph client holds rather than fetching another.
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{graphScope}, EnableCAE: true})
 	if err != nil {
 		return SignedIn{}, fmt.Errorf("get a Microsoft Graph token: %w", err)
 	}
