@@ -288,19 +288,34 @@ func TestPlanWarnsOfMissingRights(t *testing.T) {
 // the credential's cache serves one entry): a plan costs the identity platform one metadata
 // read and one token request. Before, it cost two tokens and four requests.
 func TestPlanSignsInOnce(t *testing.T) {
-	work := t.TempDir()
-	manifest := copyExample(t, "minimal.yaml", work)
-	f := &factory{in: strings.NewReader(""), out: &strings.Builder{}, errOut: &strings.Builder{},
-		isTerminal: func() bool { return false }, lookupEnv: func(string) (string, bool) { return "", false },
-		clock: clock.Real{}, workDir: os.Getwd, cacheDir: func() (string, error) { return work, nil }}
-	g := &globalOptions{output: "text", simulate: simulateFlag{enabled: true, stateFile: filepath.Join(work, "t.json")}}
-	defer f.closeSimulator()
-	runs, err := planRuns(context.Background(), f, g, []string{manifest}, provision.PlanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeRuns(runs)
-	if got := f.sim.server.Tenant.Stats().TokenRequests; got != 2 {
-		t.Errorf("a plan made %d requests to the identity platform, want 2 (metadata, one token)", got)
+	for _, tc := range []struct {
+		reason   string
+		manifest string
+		want     int
+	}{
+		{"no Send-As: metadata and one Graph token", "minimal.yaml", 2},
+		// The Exchange token is asked for without continuous access evaluation (the Exchange
+		// client does not answer claims challenges), which azidentity serves from a second
+		// client of its own: one more metadata read and one token, shared by the preflight and
+		// the Exchange client.
+		{"Send-As: one Exchange token more", "openfire.yaml", 4},
+	} {
+		work := t.TempDir()
+		manifest := copyExample(t, tc.manifest, work)
+		f := &factory{in: strings.NewReader(""), out: &strings.Builder{}, errOut: &strings.Builder{},
+			isTerminal: func() bool { return false }, lookupEnv: func(string) (string, bool) { return "", false },
+			clock: clock.Real{}, workDir: os.Getwd, cacheDir: func() (string, error) { return work, nil }}
+		g := &globalOptions{output: "text", simulate: simulateFlag{enabled: true, stateFile: filepath.Join(work, "t.json")}}
+		runs, err := planRuns(context.Background(), f, g, []string{manifest}, provision.PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeRuns(runs)
+		if got := f.sim.server.Tenant.Stats().TokenRequests; got != tc.want {
+			t.Errorf("%s: a plan made %d requests to the identity platform, want %d", tc.reason, got, tc.want)
+		}
+		if err := f.closeSimulator(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
