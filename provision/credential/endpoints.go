@@ -57,11 +57,6 @@ func EndpointsFromEnv(getenv func(string) string) (Endpoints, error) {
 	return Endpoints{Graph: graph, Exchange: exchange, Authority: authority}, nil
 }
 
-// DefaultEndpoints are the public cloud's endpoints.
-func DefaultEndpoints() Endpoints {
-	return Endpoints{Graph: DefaultGraph, Exchange: DefaultExchange, Authority: DefaultAuthority}
-}
-
 // normaliseService checks a service base URL and strips trailing slashes and the given API
 // version suffixes, since users paste https://graph.microsoft.com/v1.0 as often as the root.
 func normaliseService(name, raw string, versionSuffixes ...string) (string, error) {

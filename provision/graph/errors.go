@@ -221,12 +221,6 @@ func IsPasswordNotFound(err error) bool {
 	return ok && strings.Contains(e.text(), "No password credential found with keyId")
 }
 
-// IsThrottled reports a 429 (or a 503 the service uses for throttling too).
-func IsThrottled(err error) bool {
-	s := StatusCode(err)
-	return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable
-}
-
 func containsAny(s string, subs ...string) bool {
 	for _, sub := range subs {
 		if strings.Contains(s, sub) {
