@@ -1,12 +1,274 @@
 package provision
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
+	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithuniquename"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
 	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/internal/sets"
+	"github.com/provisionhq/provision/provision/rights"
 )
+
+// KindApplication is the app registration: its display name, audience, redirect URIs,
+// requested permissions (requiredResourceAccess) and the ownership tag.
+const KindApplication Kind = "application"
+
+// applicationKind manages the app registration.
+//
+// Observe: round 1, the registrations matching the document's lookup key (by appId; else by
+// uniqueName and by display name), with their client secrets' metadata.
+// Plan: create, update, or adopt (stamp the ownership tag on a registration made elsewhere).
+// Apply: a create with a uniqueName is an upsert (Prefer: create-if-missing), so a create
+// retried after a lost answer updates what the first made; without one, the application an
+// earlier run made (its name and the ownership tag) is looked up before a POST. Produces the
+// object id and appId (st.objectID, st.appID, st.freshApp).
+// Stage 1, one at a time.
+type applicationKind struct{}
+
+func (applicationKind) name() Kind { return KindApplication }
+
+func (applicationKind) traits() traits {
+	return traits{stage: 1, rotation: true, operations: []rights.Operation{
+		rights.OpFindApplication, rights.OpCreateApplication, rights.OpUpdateApplication}}
+}
+
+// ownershipTag marks an application provision manages. An application found without it was
+// made elsewhere (the portal, a script) and is adopted: the plan says so and apply adds the
+// tag. Graph copies application tags to a service principal created afterwards.
+const ownershipTag = "provision:managed"
+
+// ObservedApp is an application registration as read from Graph.
+type ObservedApp struct {
+	ID                     string
+	AppID                  string
+	DisplayName            string
+	UniqueName             string
+	SignInAudience         string
+	Web                    []string
+	SPA                    []string
+	PublicClient           []string
+	RequiredResourceAccess []RequiredResourceAccess
+	Tags                   []string
+	PasswordCredentials    []PasswordCredential
+}
+
+// RequiredResourceAccess is the permissions an application requests from one resource API.
+type RequiredResourceAccess struct {
+	ResourceAppID  string
+	ResourceAccess []ResourceAccess
+}
+
+// ResourceAccess is one requested permission: Type is "Scope" (delegated) or "Role"
+// (application).
+type ResourceAccess struct {
+	ID   string
+	Type string
+}
+
+// The values of ResourceAccess.Type.
+const (
+	AccessScope = "Scope"
+	AccessRole  = "Role"
+)
+
+// ApplicationSpec holds the application properties to write; a nil field is left unchanged.
+type ApplicationSpec struct {
+	DisplayName            string
+	UniqueName             string
+	SignInAudience         string
+	Web                    *[]string
+	SPA                    *[]string
+	PublicClient           *[]string
+	RequiredResourceAccess *[]RequiredResourceAccess
+	Tags                   *[]string
+}
+
+// desiredApplication reads the registration's own properties into want.
+func desiredApplication(d *manifests.Document, want *Desired) {
+	a, s := d.Application, d.Source
+	want.SignInAudience = a.Audience.SignInAudience()
+	want.PermissionsManaged = s.Has("application.permissions") || len(a.Permissions) > 0
+	want.AdminConsent = a.AdminConsent
+	platform := func(key string, uris []string) []string {
+		if uris == nil && !s.Has("application.redirectUris."+key) && !s.Has("application.redirectUris") {
+			return nil
+		}
+		return append([]string{}, uris...)
+	}
+	want.Web = platform("web", a.RedirectURIs.Web)
+	want.SPA = platform("spa", a.RedirectURIs.SPA)
+	want.PublicClient = platform("publicClient", a.RedirectURIs.PublicClient)
+	for i, p := range a.Permissions {
+		api := DesiredAPI{API: p.API, Path: fmt.Sprintf("application.permissions[%d]", i)}
+		for j, n := range p.Delegated {
+			api.Delegated = append(api.Delegated, DesiredName{Name: n, Path: fmt.Sprintf("%s.delegated[%d]", api.Path, j)})
+		}
+		for j, n := range p.Application {
+			api.Application = append(api.Application, DesiredName{Name: n, Path: fmt.Sprintf("%s.application[%d]", api.Path, j)})
+		}
+		want.Permissions = append(want.Permissions, api)
+	}
+}
+
+// appFields are the application properties observe selects, so responses carry only what
+// planning reads.
+func appFields() []string {
+	return []string{"id", "appId", "displayName", "uniqueName", "signInAudience", "web", "spa", "publicClient",
+		"requiredResourceAccess", "tags", "passwordCredentials"}
+}
+
+// appFromModel converts an SDK application (read with appFields) to what the planner
+// compares; secrets keep their metadata only, never a value.
+func appFromModel(m models.Applicationable) ObservedApp {
+	a := ObservedApp{
+		ID: str(m.GetId()), AppID: str(m.GetAppId()), DisplayName: str(m.GetDisplayName()),
+		UniqueName: str(m.GetUniqueName()), SignInAudience: str(m.GetSignInAudience()), Tags: m.GetTags(),
+	}
+	if w := m.GetWeb(); w != nil {
+		a.Web = w.GetRedirectUris()
+	}
+	if s := m.GetSpa(); s != nil {
+		a.SPA = s.GetRedirectUris()
+	}
+	if p := m.GetPublicClient(); p != nil {
+		a.PublicClient = p.GetRedirectUris()
+	}
+	for _, r := range m.GetRequiredResourceAccess() {
+		rra := RequiredResourceAccess{ResourceAppID: str(r.GetResourceAppId())}
+		for _, ra := range r.GetResourceAccess() {
+			rra.ResourceAccess = append(rra.ResourceAccess, ResourceAccess{ID: uuidStr(ra.GetId()), Type: str(ra.GetTypeEscaped())})
+		}
+		a.RequiredResourceAccess = append(a.RequiredResourceAccess, rra)
+	}
+	for _, p := range m.GetPasswordCredentials() {
+		a.PasswordCredentials = append(a.PasswordCredentials, passwordCredentialFromModel(p))
+	}
+	return a
+}
+
+func (applicationKind) observe(ctx context.Context, n int, r *round) {
+	if n != 1 {
+		return
+	}
+	client := r.e.Graph.Graph
+	for i, w := range r.wants {
+		o := r.obs[i]
+		byFilter := func(f string) {
+			r.graph(func(ctx context.Context, res graph.BatchResponse) error {
+				apps, err := decodeList[models.ApplicationCollectionResponseable](ctx, r.e, res, models.CreateApplicationCollectionResponseFromDiscriminatorValue, appFromModel)
+				if err != nil {
+					return fmt.Errorf("read applications (%s): %w", f, rights.ExplainDenied(err, rights.OpFindApplication))
+				}
+				for _, a := range apps {
+					if !slices.ContainsFunc(o.Apps, func(x ObservedApp) bool { return x.ID == a.ID }) {
+						o.Apps = append(o.Apps, a)
+					}
+				}
+				return nil
+			})(client.Applications().ToGetRequestInformation(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
+				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: appFields()}}))
+		}
+		if w.AppID != "" {
+			byFilter(eqFilter("appId", w.AppID))
+			continue
+		}
+		if w.UniqueName != "" {
+			name := w.UniqueName
+			r.graph(func(_ context.Context, res graph.BatchResponse) error {
+				app, err := decodeOne(r.e, res, models.CreateApplicationFromDiscriminatorValue, appFromModel)
+				if err != nil {
+					return fmt.Errorf("read application %q: %w", name, rights.ExplainDenied(err, rights.OpFindApplication))
+				}
+				if app != nil {
+					// The uniqueName match goes first: it is the one the document means.
+					o.Apps = append([]ObservedApp{*app}, slices.DeleteFunc(o.Apps, func(x ObservedApp) bool { return x.ID == app.ID })...)
+				}
+				return nil
+			})(client.ApplicationsWithUniqueName(&name).ToGetRequestInformation(ctx,
+				&applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetRequestConfiguration{
+					QueryParameters: &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetQueryParameters{Select: appFields()}}))
+		}
+		byFilter(eqFilter("displayName", w.Name))
+	}
+}
+
+// matchedApp is the registration observed for want that later rounds read further: the one
+// the plan can be about, or nil when there is none or the match is ambiguous.
+func matchedApp(want Desired, o *Observed) *ObservedApp {
+	if app, err := matchApp(want, o.Apps); err == nil {
+		return app
+	}
+	return nil
+}
+
+// matchApp finds the registration the document means: by appId when given, else by
+// uniqueName, else the one application with its display name. A registration without a
+// uniqueName that carries the display name also matches a document with a uniqueName, so an
+// app made in the portal is adopted rather than duplicated.
+func matchApp(want Desired, apps []ObservedApp) (*ObservedApp, error) {
+	if want.AppID != "" {
+		for i := range apps {
+			if strings.EqualFold(apps[i].AppID, want.AppID) {
+				return &apps[i], nil
+			}
+		}
+		return nil, manifests.Diagnostics{want.problem("application.appId",
+			fmt.Errorf("no application with appId %s in the tenant", want.AppID))}
+	}
+	if want.UniqueName != "" {
+		for i := range apps {
+			if apps[i].UniqueName == want.UniqueName {
+				return &apps[i], nil
+			}
+		}
+	}
+	var found []*ObservedApp
+	for i := range apps {
+		if apps[i].DisplayName == want.Name && (want.UniqueName == "" || apps[i].UniqueName == "") {
+			found = append(found, &apps[i])
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, len(found))
+	for i, a := range found {
+		ids[i] = a.AppID
+	}
+	slices.Sort(ids)
+	return nil, manifests.Diagnostics{want.problem("application.name",
+		fmt.Errorf("%d applications are named %q (appIds %s): set application.appId or application.uniqueName to say which one",
+			len(found), want.Name, strings.Join(ids, ", ")))}
+}
+
+// plan matches the registration the document means (for every later kind) and plans it.
+func (applicationKind) plan(d *docPlan) {
+	app, err := matchApp(d.want, d.obs.Apps)
+	var diags manifests.Diagnostics
+	if errors.As(err, &diags) {
+		d.probs = append(d.probs, diags...)
+	}
+	d.app = app
+	if d.opts.SecretsOnly {
+		return
+	}
+	if c := planApplication(d.want, app, d.apis, d.obs.Resources); c != nil {
+		d.change(*c)
+	}
+}
 
 // planApplication diffs the registration's own properties. It returns nil when nothing
 // differs. An existing registration without the ownership tag is adopted: the change stamps
@@ -30,7 +292,7 @@ func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resourc
 		attrs = append(attrs, AttrChange{Name: "audience", After: audienceWord(spec.SignInAudience)})
 		for _, p := range platforms(want, nil) {
 			if p.want != nil {
-				uris := set(*p.want)
+				uris := sets.Sorted(*p.want)
 				p.assign(spec, &uris)
 				if len(uris) > 0 {
 					attrs = append(attrs, AttrChange{Name: "redirectUris." + p.name, After: uris})
@@ -47,7 +309,7 @@ func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resourc
 		return &Change{
 			Address: want.Address, Kind: KindApplication, Action: Create, Attrs: attrs,
 			Source: want.pos("application"),
-			Target: Target{Application: spec},
+			Target: Target{Spec: spec},
 		}
 	}
 
@@ -62,10 +324,10 @@ func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resourc
 		attrs = append(attrs, AttrChange{Name: "audience", Before: audienceWord(app.SignInAudience), After: audienceWord(want.SignInAudience)})
 	}
 	for _, p := range platforms(want, app) {
-		if p.want != nil && !sameSet(*p.want, p.have) {
-			uris := set(*p.want)
+		if p.want != nil && !sets.Same(*p.want, p.have) {
+			uris := sets.Sorted(*p.want)
 			p.assign(spec, &uris)
-			attrs = append(attrs, AttrChange{Name: "redirectUris." + p.name, Before: set(p.have), After: uris})
+			attrs = append(attrs, AttrChange{Name: "redirectUris." + p.name, Before: sets.Sorted(p.have), After: uris})
 		}
 	}
 	if want.PermissionsManaged && !sameAccess(app.RequiredResourceAccess, rra) {
@@ -81,7 +343,7 @@ func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resourc
 		spec.Tags = &tags
 		action = Adopt
 		reason = fmt.Sprintf("adopt existing registration (appId %s) made outside provision", app.AppID)
-		attrs = append(attrs, AttrChange{Name: "tags", Before: set(app.Tags), After: set(tags)})
+		attrs = append(attrs, AttrChange{Name: "tags", Before: sets.Sorted(app.Tags), After: sets.Sorted(tags)})
 	}
 	if len(attrs) == 0 {
 		return nil
@@ -89,7 +351,7 @@ func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resourc
 	return &Change{
 		Address: want.Address, Kind: KindApplication, Action: action, Reason: reason, Attrs: attrs,
 		Source: want.pos("application"),
-		Target: Target{ID: app.ID, AppID: app.AppID, Application: spec},
+		Target: Target{ID: app.ID, AppID: app.AppID, Spec: spec},
 	}
 }
 
@@ -170,7 +432,7 @@ func accessKeys(rra []RequiredResourceAccess) []string {
 }
 
 // sameAccess compares two requiredResourceAccess lists as sets of permissions.
-func sameAccess(a, b []RequiredResourceAccess) bool { return sameSet(accessKeys(a), accessKeys(b)) }
+func sameAccess(a, b []RequiredResourceAccess) bool { return sets.Same(accessKeys(a), accessKeys(b)) }
 
 // accessAttrs renders the difference between two requiredResourceAccess lists as one
 // attribute per resource and type, with permission names instead of ids.
@@ -179,10 +441,10 @@ func accessAttrs(have, want []RequiredResourceAccess, resources []ResourceServic
 	names := func(rra []RequiredResourceAccess) map[key][]string {
 		m := map[key][]string{}
 		for _, r := range rra {
-			res := resourceByAppID(resources, r.ResourceAppID)
+			res := ResourceByAppID(resources, r.ResourceAppID)
 			for _, a := range r.ResourceAccess {
 				k := key{strings.ToLower(r.ResourceAppID), a.Type}
-				m[k] = append(m[k], res.permissionName(a.ID, a.Type))
+				m[k] = append(m[k], res.PermissionName(a.ID, a.Type))
 			}
 		}
 		return m
@@ -199,12 +461,12 @@ func accessAttrs(have, want []RequiredResourceAccess, resources []ResourceServic
 	}
 	var attrs []AttrChange
 	for _, k := range keys {
-		b, a := set(before[k]), set(after[k])
+		b, a := sets.Sorted(before[k]), sets.Sorted(after[k])
 		if slices.Equal(b, a) {
 			continue
 		}
 		label := k.appID
-		if res := resourceByAppID(resources, k.appID); res != nil && res.DisplayName != "" {
+		if res := ResourceByAppID(resources, k.appID); res != nil && res.DisplayName != "" {
 			label = res.DisplayName
 		}
 		kind := "application"
@@ -219,4 +481,165 @@ func accessAttrs(have, want []RequiredResourceAccess, resources []ResourceServic
 	}
 	slices.SortFunc(attrs, func(x, y AttrChange) int { return strings.Compare(x.Name, y.Name) })
 	return attrs
+}
+
+// applicationBody builds the request body of an application create or update.
+func applicationBody(s *ApplicationSpec) (models.Applicationable, error) {
+	body := models.NewApplication()
+	if s.DisplayName != "" {
+		body.SetDisplayName(&s.DisplayName)
+	}
+	if s.SignInAudience != "" {
+		body.SetSignInAudience(&s.SignInAudience)
+	}
+	if s.Web != nil {
+		w := models.NewWebApplication()
+		w.SetRedirectUris(*s.Web)
+		body.SetWeb(w)
+	}
+	if s.SPA != nil {
+		w := models.NewSpaApplication()
+		w.SetRedirectUris(*s.SPA)
+		body.SetSpa(w)
+	}
+	if s.PublicClient != nil {
+		w := models.NewPublicClientApplication()
+		w.SetRedirectUris(*s.PublicClient)
+		body.SetPublicClient(w)
+	}
+	if s.RequiredResourceAccess != nil {
+		rras := []models.RequiredResourceAccessable{}
+		for _, r := range *s.RequiredResourceAccess {
+			rra := models.NewRequiredResourceAccess()
+			rra.SetResourceAppId(&r.ResourceAppID)
+			accesses := []models.ResourceAccessable{}
+			for _, a := range r.ResourceAccess {
+				id, err := uuid.Parse(a.ID)
+				if err != nil {
+					return nil, fmt.Errorf("permission id %q: %w", a.ID, err)
+				}
+				ra := models.NewResourceAccess()
+				ra.SetId(&id)
+				ra.SetTypeEscaped(&a.Type)
+				accesses = append(accesses, ra)
+			}
+			rra.SetResourceAccess(accesses)
+			rras = append(rras, rra)
+		}
+		body.SetRequiredResourceAccess(rras)
+	}
+	if s.Tags != nil {
+		body.SetTags(*s.Tags)
+	}
+	return body, nil
+}
+
+// apply creates, updates or adopts the registration.
+func (applicationKind) apply(ctx context.Context, e *Engine, c *Change, st *appState) (string, error) {
+	spec, ok := c.Target.Spec.(*ApplicationSpec)
+	if !ok {
+		return "", errors.New("apply application: the change carries no application")
+	}
+	body, err := applicationBody(spec)
+	if err != nil {
+		return "", err
+	}
+	client := e.Graph.Graph
+	if c.Action != Create {
+		id := c.Target.ID
+		err := e.retry(ctx, st.freshApp, func(ctx context.Context) error {
+			_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("update application: %w", rights.ExplainDenied(err, rights.OpUpdateApplication))
+		}
+		st.objectID = id
+		return id, nil
+	}
+	var app models.Applicationable
+	if spec.UniqueName != "" {
+		if app, err = upsertApplication(ctx, e, spec.UniqueName, body); err != nil {
+			return "", err
+		}
+	} else {
+		// Without a uniqueName a create is a POST, which Graph would happily repeat: first
+		// look for the app an earlier run made (its answer lost, or this plan applied
+		// twice), recognised by name and ownership tag.
+		if app, err = findOwnApplication(ctx, e, spec.DisplayName); err != nil {
+			return "", fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpFindApplication))
+		}
+		if app != nil {
+			id := str(app.GetId())
+			if err := e.retry(ctx, false, func(ctx context.Context) error {
+				_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
+				return err
+			}); err != nil {
+				return "", fmt.Errorf("update application: %w", rights.ExplainDenied(err, rights.OpUpdateApplication))
+			}
+		} else if err := e.retry(ctx, false, func(ctx context.Context) error {
+			app, err = client.Applications().Post(ctx, body, nil)
+			return err
+		}); err != nil {
+			return "", fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpCreateApplication))
+		}
+	}
+	if app == nil || str(app.GetId()) == "" || str(app.GetAppId()) == "" {
+		return "", errors.New("create application: Graph answered without the application's ids; run apply again")
+	}
+	st.objectID, st.appID, st.freshApp = str(app.GetId()), str(app.GetAppId()), true
+	return st.objectID, nil
+}
+
+// upsertApplication creates or updates the application with uniqueName name (PATCH with
+// Prefer: create-if-missing): 201 with the created object, or 204 when it existed already (an
+// earlier apply's create whose answer was lost, or replication hid it from observe), after
+// which its ids are read.
+func upsertApplication(ctx context.Context, e *Engine, name string, body models.Applicationable) (models.Applicationable, error) {
+	client := e.Graph.Graph
+	cfg := &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderPatchRequestConfiguration{Headers: abstractions.NewRequestHeaders()}
+	cfg.Headers.Add("Prefer", "create-if-missing")
+	var app models.Applicationable
+	if err := e.retry(ctx, false, func(ctx context.Context) error {
+		var err error
+		app, err = client.ApplicationsWithUniqueName(&name).Patch(ctx, body, cfg)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpCreateApplication))
+	}
+	if app != nil && str(app.GetAppId()) != "" {
+		return app, nil
+	}
+	if err := e.retry(ctx, true, func(ctx context.Context) error {
+		var err error
+		app, err = client.ApplicationsWithUniqueName(&name).Get(ctx, &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetRequestConfiguration{
+			QueryParameters: &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetQueryParameters{Select: []string{"id", "appId"}}})
+		if err == nil && (app == nil || str(app.GetAppId()) == "") {
+			return &graph.Error{Status: 404, Code: "Request_ResourceNotFound", Message: "the upserted application is not readable yet"}
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("read application %q: %w", name, err)
+	}
+	return app, nil
+}
+
+// findOwnApplication returns the one application named name that carries the ownership tag,
+// or nil when there is none.
+func findOwnApplication(ctx context.Context, e *Engine, name string) (models.Applicationable, error) {
+	f := eqFilter("displayName", name)
+	page, err := e.Graph.Graph.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: []string{"id", "appId", "tags"}}})
+	if err != nil {
+		return nil, graph.Wrap(err)
+	}
+	if page == nil {
+		return nil, nil
+	}
+	for _, a := range page.GetValue() {
+		if slices.Contains(a.GetTags(), ownershipTag) {
+			return a, nil
+		}
+	}
+	return nil, nil
 }

@@ -4,17 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
+	"sync"
 
-	"github.com/google/uuid"
-	abstractions "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/applications"
-	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithuniquename"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/oauth2permissiongrants"
-
-	"github.com/provisionhq/provision/provision/graph"
+	"golang.org/x/sync/errgroup"
 )
 
 // ChangeResult is the outcome of one change of a plan.
@@ -61,49 +53,39 @@ type appState struct {
 	failed                bool
 }
 
-// Apply carries out p's changes in order: application, service principal, then grants and
-// app role assignments. Ids a create produces flow to the changes after it. Every change is
-// idempotent (creating what exists reconciles it, deleting what is gone succeeds), so a failed
-// or interrupted apply is finished by planning and applying again. When an application's
-// change fails, its later changes are skipped; other applications go on. Cancelling ctx
-// lets the change in flight finish, then skips the rest. progress, if not nil, is called
-// after each change.
+// learn records the ids a change's target knows, without overwriting ids created in this run.
+func (st *appState) learn(t Target) {
+	if st.appID == "" {
+		st.appID = t.AppID
+	}
+	if st.spID == "" {
+		st.spID = t.ServicePrincipalID
+	}
+	if st.objectID == "" {
+		if spec, ok := t.Spec.(*SecretSpec); ok {
+			st.objectID = spec.ApplicationID
+		}
+	}
+}
+
+// Apply carries out p's changes in order, stage by stage (see the kind contract): the
+// application, its service principal, consent, secrets, user assignments, Send-As. Ids a
+// create produces flow to the changes after it. Every change is idempotent (creating what
+// exists reconciles it, deleting what is gone succeeds), so a failed or interrupted apply is
+// finished by planning and applying again. When an application's change fails, its later
+// changes are skipped; other applications go on. Cancelling ctx lets the changes in flight
+// finish, then skips the rest. progress, if not nil, is called after each change, never
+// concurrently.
 func (e *Engine) Apply(ctx context.Context, p *Plan, progress func(ChangeResult)) (*ApplyResult, error) {
-	states := map[string]*appState{}
-	result := &ApplyResult{}
-	for i := 0; i < len(p.Changes); i++ {
-		if n := consentRun(p.Changes[i:]); n > 1 {
-			// Admin consent changes go together in one $batch round trip.
-			result.Results = append(result.Results, e.applyConsentBatch(ctx, p.Changes[i:i+n], states, progress)...)
-			i += n - 1
-			continue
+	run := &applyRun{e: e, states: map[string]*appState{}, progress: progress}
+	result := &ApplyResult{Results: make([]ChangeResult, len(p.Changes))}
+	for from := 0; from < len(p.Changes); {
+		n := 1
+		for from+n < len(p.Changes) && p.Changes[from+n].Kind.stage() == p.Changes[from].Kind.stage() {
+			n++
 		}
-		if n := e.parallelRun(p.Changes[i:]); n > 1 {
-			// Independent changes of one kind (assignments, Send-As) run several at once.
-			result.Results = append(result.Results, e.applyParallel(ctx, p.Changes[i:i+n], states, progress)...)
-			i += n - 1
-			continue
-		}
-		c := &p.Changes[i]
-		st := stateOf(states, c.Target)
-		r := ChangeResult{Address: c.Address, Kind: c.Kind, Action: c.Action}
-		switch {
-		case ctx.Err() != nil, st.failed:
-			// The run's error says why (the failure, or the cancellation).
-			r.Err = ErrSkipped
-		default:
-			// The change in flight finishes even if ctx is cancelled meanwhile: stopping
-			// between a create and recording its id would leave work for no one.
-			r.ID, r.Err = e.applyChange(context.WithoutCancel(ctx), c, st)
-			if r.Err != nil {
-				st.failed = true
-				r.Err = fmt.Errorf("%s: %w", c.Address, r.Err)
-			}
-		}
-		result.Results = append(result.Results, r)
-		if progress != nil {
-			progress(r)
-		}
+		run.stage(ctx, p.Changes[from:from+n], result.Results[from:from+n])
+		from += n
 	}
 	applied, failed, skipped := result.Counts()
 	if failed > 0 || skipped > 0 {
@@ -122,336 +104,102 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, progress func(ChangeResult)
 	return result, nil
 }
 
-// learn records the ids a change's target knows, without overwriting ids created in this run.
-func (st *appState) learn(t Target) {
-	if st.appID == "" {
-		st.appID = t.AppID
-	}
-	if st.spID == "" {
-		st.spID = t.ServicePrincipalID
-	}
+// applyRun is the scheduler of one Apply: it owns the applications' states, skipping,
+// failure, cancellation and progress, for every kind alike.
+type applyRun struct {
+	e        *Engine
+	states   map[string]*appState
+	progress func(ChangeResult)
+	mu       sync.Mutex // guards appState.failed, the results and progress
 }
 
-// applyChange runs one change and returns the affected object's id.
-func (e *Engine) applyChange(ctx context.Context, c *Change, st *appState) (string, error) {
-	switch c.Kind {
-	case KindApplication:
-		return e.applyApplication(ctx, c, st)
-	case KindServicePrincipal:
-		return e.applyServicePrincipal(ctx, c, st)
-	case KindDelegatedGrant:
-		return e.applyGrant(ctx, c, st)
-	case KindAppRoleGrant:
-		return e.applyAppRoleGrant(ctx, c, st)
-	case KindSecret:
-		return e.applySecret(ctx, c, st)
-	case KindUserAssignment:
-		return e.applyUserAssignment(ctx, c, st)
-	case KindSendAs:
-		return e.applySendAs(ctx, c)
+// stateOf returns the state of t's application, made on first use, having learnt t's ids.
+func (run *applyRun) stateOf(t Target) *appState {
+	st := run.states[t.App]
+	if st == nil {
+		st = &appState{}
+		run.states[t.App] = st
 	}
-	return "", fmt.Errorf("apply %s: kind %s is not supported by this version", c.Action, c.Kind)
+	st.learn(t)
+	return st
 }
 
-// retry runs op, retrying replication-lag answers when fresh says an object it references
-// was created moments ago. Other errors come back at once, readable.
-func (e *Engine) retry(ctx context.Context, fresh bool, op func(context.Context) error) error {
-	err := e.Graph.Retry(ctx, op, func(err error) bool { return fresh && graph.IsReplicationLag(err) })
-	return graph.Wrap(err)
-}
+// stage applies the changes of one stage into results: first in $batch calls for the kinds
+// that batch, then one by one (at most the kinds' bound at once) for the rest. A change whose
+// application failed in an earlier stage, or that would start after ctx is cancelled, is
+// skipped; in a stage that runs one change at a time, a failure also skips the application's
+// later changes of the stage.
+func (run *applyRun) stage(ctx context.Context, cs []Change, results []ChangeResult) {
+	e := run.e
+	sts := make([]*appState, len(cs))
+	done := make([]bool, len(cs))
+	bound := 1
+	for i := range cs {
+		sts[i] = run.stateOf(cs[i].Target)
+		results[i] = ChangeResult{Address: cs[i].Address, Kind: cs[i].Kind, Action: cs[i].Action}
+		bound = max(bound, e.boundOf(cs[i].Kind))
+	}
+	skipped := func(i int) bool { return ctx.Err() != nil || sts[i].failed }
+	failedBefore := make([]bool, len(cs))
+	for i := range cs {
+		failedBefore[i] = sts[i].failed
+	}
+	finish := func(i int, id string, err error) {
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		if err != nil && !errors.Is(err, ErrSkipped) {
+			sts[i].failed = true
+			err = fmt.Errorf("%s: %w", cs[i].Address, err)
+		}
+		results[i].ID, results[i].Err, done[i] = id, err, true
+		if run.progress != nil {
+			run.progress(results[i])
+		}
+	}
 
-// applicationBody builds the request body of an application create or update.
-func applicationBody(s *ApplicationSpec) (models.Applicationable, error) {
-	body := models.NewApplication()
-	if s.DisplayName != "" {
-		body.SetDisplayName(&s.DisplayName)
+	e.batchWrites(ctx, cs, sts, bound, func(i int) bool { return failedBefore[i] || ctx.Err() != nil },
+		func(i int, id string) { finish(i, id, nil) })
+
+	var rest []int
+	for i := range cs {
+		if !done[i] {
+			rest = append(rest, i)
+		}
 	}
-	if s.SignInAudience != "" {
-		body.SetSignInAudience(&s.SignInAudience)
+	one := func(i int) {
+		// The change in flight finishes even if ctx is cancelled meanwhile: stopping between
+		// a create and recording its id would leave work for no one.
+		k := kindNamed(cs[i].Kind)
+		if k == nil {
+			finish(i, "", fmt.Errorf("apply %s: kind %s is not supported by this version", cs[i].Action, cs[i].Kind))
+			return
+		}
+		id, err := k.apply(context.WithoutCancel(ctx), e, &cs[i], sts[i])
+		finish(i, id, err)
 	}
-	if s.Web != nil {
-		w := models.NewWebApplication()
-		w.SetRedirectUris(*s.Web)
-		body.SetWeb(w)
-	}
-	if s.SPA != nil {
-		w := models.NewSpaApplication()
-		w.SetRedirectUris(*s.SPA)
-		body.SetSpa(w)
-	}
-	if s.PublicClient != nil {
-		w := models.NewPublicClientApplication()
-		w.SetRedirectUris(*s.PublicClient)
-		body.SetPublicClient(w)
-	}
-	if s.RequiredResourceAccess != nil {
-		rras := []models.RequiredResourceAccessable{}
-		for _, r := range *s.RequiredResourceAccess {
-			rra := models.NewRequiredResourceAccess()
-			rra.SetResourceAppId(&r.ResourceAppID)
-			accesses := []models.ResourceAccessable{}
-			for _, a := range r.ResourceAccess {
-				id, err := uuid.Parse(a.ID)
-				if err != nil {
-					return nil, fmt.Errorf("permission id %q: %w", a.ID, err)
-				}
-				ra := models.NewResourceAccess()
-				ra.SetId(&id)
-				ra.SetTypeEscaped(&a.Type)
-				accesses = append(accesses, ra)
+	if bound == 1 {
+		for _, i := range rest {
+			run.mu.Lock()
+			skip := skipped(i)
+			run.mu.Unlock()
+			if skip {
+				finish(i, "", ErrSkipped)
+				continue
 			}
-			rra.SetResourceAccess(accesses)
-			rras = append(rras, rra)
+			one(i)
 		}
-		body.SetRequiredResourceAccess(rras)
+		return
 	}
-	if s.Tags != nil {
-		body.SetTags(*s.Tags)
-	}
-	return body, nil
-}
-
-// applyApplication creates, updates or adopts the registration. A create with a uniqueName is
-// an upsert (Prefer: create-if-missing), so a create retried after a lost answer does not
-// make a second app.
-func (e *Engine) applyApplication(ctx context.Context, c *Change, st *appState) (string, error) {
-	spec := c.Target.Application
-	body, err := applicationBody(spec)
-	if err != nil {
-		return "", err
-	}
-	client := e.Graph.Graph
-	if c.Action != Create {
-		id := c.Target.ID
-		err := e.retry(ctx, st.freshApp, func(ctx context.Context) error {
-			_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
-			return err
-		})
-		if err != nil {
-			return "", fmt.Errorf("update application: %w", graph.ExplainDenied(err, graph.OpUpdateApplication))
+	// Independent changes: a sibling's failure does not skip the others (they do not depend
+	// on it), but it marks the application failed for the stages after.
+	var g errgroup.Group
+	g.SetLimit(bound)
+	for _, i := range rest {
+		if failedBefore[i] || ctx.Err() != nil {
+			finish(i, "", ErrSkipped)
+			continue
 		}
-		st.objectID = id
-		return id, nil
+		g.Go(func() error { one(i); return nil })
 	}
-	var app models.Applicationable
-	if spec.UniqueName != "" {
-		cfg := &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderPatchRequestConfiguration{Headers: abstractions.NewRequestHeaders()}
-		cfg.Headers.Add("Prefer", "create-if-missing")
-		name := spec.UniqueName
-		if err := e.retry(ctx, false, func(ctx context.Context) error {
-			app, err = client.ApplicationsWithUniqueName(&name).Patch(ctx, body, cfg)
-			return err
-		}); err != nil {
-			return "", fmt.Errorf("create application: %w", graph.ExplainDenied(err, graph.OpCreateApplication))
-		}
-		if app == nil {
-			// 204: it existed already (an earlier apply's create whose answer was lost,
-			// or replication hid it from observe) and was updated; read its ids.
-			if err := e.retry(ctx, true, func(ctx context.Context) error {
-				app, err = client.ApplicationsWithUniqueName(&name).Get(ctx, nil)
-				return err
-			}); err != nil {
-				return "", fmt.Errorf("read application %q: %w", name, err)
-			}
-		}
-	} else {
-		// Without a uniqueName a create is a POST, which Graph would happily repeat: first
-		// look for the app an earlier run made (its answer lost, or this plan applied
-		// twice), recognised by name and ownership tag.
-		if app, err = e.findOwnApplication(ctx, spec.DisplayName); err != nil {
-			return "", fmt.Errorf("create application: %w", graph.ExplainDenied(err, graph.OpFindApplication))
-		}
-		if app != nil {
-			id := str(app.GetId())
-			if err := e.retry(ctx, false, func(ctx context.Context) error {
-				_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
-				return err
-			}); err != nil {
-				return "", fmt.Errorf("update application: %w", graph.ExplainDenied(err, graph.OpUpdateApplication))
-			}
-		} else if err := e.retry(ctx, false, func(ctx context.Context) error {
-			app, err = client.Applications().Post(ctx, body, nil)
-			return err
-		}); err != nil {
-			return "", fmt.Errorf("create application: %w", graph.ExplainDenied(err, graph.OpCreateApplication))
-		}
-	}
-	st.objectID, st.appID, st.freshApp = str(app.GetId()), str(app.GetAppId()), true
-	return st.objectID, nil
-}
-
-// findOwnApplication returns the one application named name that carries the ownership tag,
-// or nil when there is none.
-func (e *Engine) findOwnApplication(ctx context.Context, name string) (models.Applicationable, error) {
-	f := "displayName eq " + quote(name)
-	page, err := e.Graph.Graph.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &f, Select: []string{"id", "appId", "tags"}}})
-	if err != nil {
-		return nil, graph.Wrap(err)
-	}
-	for _, a := range page.GetValue() {
-		if slices.Contains(a.GetTags(), ownershipTag) {
-			return a, nil
-		}
-	}
-	return nil, nil
-}
-
-// applyServicePrincipal creates or updates the enterprise app.
-func (e *Engine) applyServicePrincipal(ctx context.Context, c *Change, st *appState) (string, error) {
-	client := e.Graph.Graph
-	body := models.NewServicePrincipal()
-	if r := c.Target.AssignmentRequired; r != nil {
-		body.SetAppRoleAssignmentRequired(r)
-	}
-	if c.Action == Update {
-		id := c.Target.ID
-		if err := e.retry(ctx, false, func(ctx context.Context) error {
-			_, err := client.ServicePrincipals().ByServicePrincipalId(id).Patch(ctx, body, nil)
-			return err
-		}); err != nil {
-			return "", fmt.Errorf("update service principal: %w", graph.ExplainDenied(err, graph.OpUpdateServicePrincipal))
-		}
-		return id, nil
-	}
-	if st.appID == "" {
-		return "", errors.New("create service principal: the application's appId is unknown")
-	}
-	appID := st.appID
-	body.SetAppId(&appID)
-	var sp models.ServicePrincipalable
-	err := e.retry(ctx, st.freshApp, func(ctx context.Context) error {
-		var err error
-		sp, err = client.ServicePrincipals().Post(ctx, body, nil)
-		return err
-	})
-	if graph.IsAlreadyExists(err) {
-		// Made by a previous run, or by the portal meanwhile: take it and set what the
-		// manifest says on it.
-		err = e.retry(ctx, true, func(ctx context.Context) error {
-			var err error
-			sp, err = client.ServicePrincipalsWithAppId(&appID).Get(ctx, nil)
-			return err
-		})
-		if err == nil && c.Target.AssignmentRequired != nil {
-			id := str(sp.GetId())
-			patch := models.NewServicePrincipal()
-			patch.SetAppRoleAssignmentRequired(c.Target.AssignmentRequired)
-			_, err = client.ServicePrincipals().ByServicePrincipalId(id).Patch(ctx, patch, nil)
-			err = graph.Wrap(err)
-		}
-	}
-	if err != nil {
-		return "", fmt.Errorf("create service principal: %w", graph.ExplainDenied(err, graph.OpCreateServicePrincipal))
-	}
-	st.spID, st.freshSP = str(sp.GetId()), true
-	return st.spID, nil
-}
-
-// applyGrant creates, updates (in place, the scope string) or deletes a tenant-wide
-// delegated permission grant.
-func (e *Engine) applyGrant(ctx context.Context, c *Change, st *appState) (string, error) {
-	client := e.Graph.Graph
-	switch c.Action {
-	case Delete:
-		id := c.Target.ID
-		err := graph.Wrap(client.Oauth2PermissionGrants().ByOAuth2PermissionGrantId(id).Delete(ctx, nil))
-		if err != nil && !graph.IsNotFound(err) {
-			return "", fmt.Errorf("delete permission grant: %w", graph.ExplainDenied(err, graph.OpGrantDelegated))
-		}
-		return id, nil
-	case Update:
-		return c.Target.ID, e.patchGrantScope(ctx, c.Target.ID, c.Target.Scope)
-	}
-	if st.spID == "" {
-		return "", errors.New("create permission grant: the service principal's id is unknown")
-	}
-	clientID, resourceID, scope := st.spID, c.Target.ResourceID, c.Target.Scope
-	body := grantBody(clientID, resourceID, scope)
-	var g models.OAuth2PermissionGrantable
-	err := e.retry(ctx, st.freshSP, func(ctx context.Context) error {
-		var err error
-		g, err = client.Oauth2PermissionGrants().Post(ctx, body, nil)
-		return err
-	})
-	if graph.IsAlreadyExists(err) {
-		// A grant for this client and resource exists (a create whose answer was lost):
-		// find it and set its scope, rather than failing or duplicating.
-		id, ferr := e.findGrant(ctx, clientID, resourceID)
-		if ferr != nil {
-			return "", fmt.Errorf("create permission grant: %w", ferr)
-		}
-		return id, e.patchGrantScope(ctx, id, scope)
-	}
-	if err != nil {
-		return "", fmt.Errorf("create permission grant: %w", graph.ExplainDenied(err, graph.OpGrantDelegated))
-	}
-	return str(g.GetId()), nil
-}
-
-// grantBody is the request body of a tenant-wide (AllPrincipals) delegated grant to the
-// service principal clientID of scope on resourceID.
-func grantBody(clientID, resourceID, scope string) models.OAuth2PermissionGrantable {
-	body := models.NewOAuth2PermissionGrant()
-	consent := allPrincipals
-	body.SetClientId(&clientID)
-	body.SetConsentType(&consent)
-	body.SetResourceId(&resourceID)
-	body.SetScope(&scope)
-	return body
-}
-
-// grantScopeBody is the request body that sets a grant's scope.
-func grantScopeBody(scope string) models.OAuth2PermissionGrantable {
-	body := models.NewOAuth2PermissionGrant()
-	body.SetScope(&scope)
-	return body
-}
-
-func (e *Engine) patchGrantScope(ctx context.Context, id, scope string) error {
-	body := grantScopeBody(scope)
-	err := e.retry(ctx, false, func(ctx context.Context) error {
-		_, err := e.Graph.Graph.Oauth2PermissionGrants().ByOAuth2PermissionGrantId(id).Patch(ctx, body, nil)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("update permission grant: %w", graph.ExplainDenied(err, graph.OpGrantDelegated))
-	}
-	return nil
-}
-
-// findGrant returns the id of the AllPrincipals grant of clientID on resourceID.
-func (e *Engine) findGrant(ctx context.Context, clientID, resourceID string) (string, error) {
-	f := "clientId eq " + quote(clientID)
-	var found string
-	err := e.retry(ctx, true, func(ctx context.Context) error {
-		page, err := e.Graph.Graph.Oauth2PermissionGrants().Get(ctx, &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetRequestConfiguration{
-			QueryParameters: &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetQueryParameters{Filter: &f}})
-		if err != nil {
-			return err
-		}
-		for _, g := range page.GetValue() {
-			if str(g.GetConsentType()) == allPrincipals && strings.EqualFold(str(g.GetResourceId()), resourceID) {
-				found = str(g.GetId())
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("find permission grant: %w", err)
-	}
-	if found == "" {
-		return "", fmt.Errorf("find permission grant: Graph says one exists for client %s on %s, but none is listed yet", clientID, resourceID)
-	}
-	return found, nil
-}
-
-// applyAppRoleGrant consents (or revokes) one application permission of the service principal:
-// an app role assignment of the service principal on the API's.
-func (e *Engine) applyAppRoleGrant(ctx context.Context, c *Change, st *appState) (string, error) {
-	if c.Action != Delete && st.spID == "" {
-		return "", errors.New("create app role assignment: the service principal's id is unknown")
-	}
-	return e.writeAppRoleAssignment(ctx, c, st, appRoleWrite{resourceID: c.Target.ResourceID, principalID: st.spID,
-		op: graph.OpGrantApplicationRoles, create: "create app role assignment", remove: "delete app role assignment"})
+	_ = g.Wait()
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/provision"
-	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant"
 )
 
@@ -92,7 +92,7 @@ func TestPermissionDeniedSaysWhatIsMissing(t *testing.T) {
 	if err == nil {
 		t.Fatal("apply without the right to create applications succeeded")
 	}
-	var denied *graph.DeniedError
+	var denied *rights.DeniedError
 	if !errors.As(err, &denied) || !strings.Contains(err.Error(), "Application.ReadWrite") {
 		t.Errorf("apply error does not explain the missing permission: %v", err)
 	}

@@ -238,6 +238,24 @@ func TestAssignmentAndSendAsProblems(t *testing.T) {
 			people: people{users: []string{"jm" + domain, "nobody" + domain}},
 			want:   `people.yaml:8:9: application.assignments.users[1]: no user with userPrincipalName or mail "nobody@office.openfire.pro" in the tenant`,
 		},
+		"MisspeltUser": {
+			reason: "a user name one letter off names the directory's closest users, compared by local part within the domain",
+			people: people{users: []string{"jm" + domain, "jojoo" + domain}},
+			want: `people.yaml:8:9: application.assignments.users[1]: no user with userPrincipalName or mail "jojoo@office.openfire.pro" in the tenant` +
+				` (did you mean "jojo@office.openfire.pro"?)`,
+		},
+		"MisspeltDomain": {
+			reason: "a misspelt domain is compared whole, nearest first",
+			people: people{users: []string{"jm@office.openfire.fr"}},
+			want: `people.yaml:7:9: application.assignments.users[0]: no user with userPrincipalName or mail "jm@office.openfire.fr" in the tenant` +
+				` (did you mean "jm@office.openfire.pro" or "jojo@office.openfire.pro" or "admin@office.openfire.pro"?)`,
+		},
+		"MisspeltGroup": {
+			reason: "a group name one letter off names the closest group",
+			people: people{users: []string{"jm" + domain}, groups: []string{"Comptabilite"}},
+			want: `people.yaml:9:9: application.assignments.groups[0]: no group with display name or object id "Comptabilite" in the tenant` +
+				` (did you mean "Comptabilité"?)`,
+		},
 		"UnknownGroup": {
 			reason: "a group is found by display name or id, and this one by neither",
 			people: people{users: []string{"jm" + domain}, groups: []string{"Ventes"}},
@@ -374,8 +392,9 @@ func TestAssignmentsGoInBatches(t *testing.T) {
 	p := f.plan(t, docs)
 	f.tenant.ResetStats()
 	f.apply(t, p)
-	// The application, its service principal, then 45 assignments in $batch calls of 20.
-	if got, want := graphRoundTrips(f.tenant), 2+3; got != want {
+	// The application, its service principal, one read that it answers (it was created
+	// moments ago), then 45 assignments in $batch calls of 20.
+	if got, want := graphRoundTrips(f.tenant), 2+1+3; got != want {
 		t.Errorf("apply of %d assignments took %d Graph round trips, want %d: %v", n, got, want, f.tenant.Stats().ByRoute)
 	}
 	if got := len(f.assignedTo(t, "people-app")); got != n {

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/provisionhq/provision/manifests"
@@ -8,7 +9,7 @@ import (
 
 // Desired is what one manifest document asks of the tenant, in the engine's terms: Graph
 // values instead of manifest words, and for each list whether the manifest manages it at all
-// (a key left out is left as the tenant has it).
+// (a key left out is left as the tenant has it). Each kind's part is described in its file.
 type Desired struct {
 	// Address is the application's plan address, application["<name>"].
 	Address    string
@@ -44,15 +45,7 @@ type Desired struct {
 	Source manifests.Source
 }
 
-// DesiredAPI is the permissions requested from one resource API.
-type DesiredAPI struct {
-	API         string // display name or appId, as written
-	Path        string // manifest path of the entry, e.g. application.permissions[0]
-	Delegated   []DesiredName
-	Application []DesiredName
-}
-
-// DesiredName is one permission name and where the manifest wrote it.
+// DesiredName is one name (a permission, a user, a mailbox) and where the manifest wrote it.
 type DesiredName struct {
 	Name string
 	Path string
@@ -62,36 +55,14 @@ type DesiredName struct {
 // needs; manifests.Validate has already run.
 func DesiredFromDocument(d *manifests.Document) Desired {
 	a := d.Application
-	s := d.Source
 	want := Desired{
-		Address:            fmt.Sprintf("application[%q]", a.Name),
-		Name:               a.Name,
-		UniqueName:         a.UniqueName,
-		AppID:              a.AppID,
-		SignInAudience:     a.Audience.SignInAudience(),
-		PermissionsManaged: s.Has("application.permissions") || len(a.Permissions) > 0,
-		AdminConsent:       a.AdminConsent,
-		Source:             s,
+		Address:    fmt.Sprintf("application[%q]", a.Name),
+		Name:       a.Name,
+		UniqueName: a.UniqueName,
+		AppID:      a.AppID,
+		Source:     d.Source,
 	}
-	platform := func(key string, uris []string) []string {
-		if uris == nil && !s.Has("application.redirectUris."+key) && !s.Has("application.redirectUris") {
-			return nil
-		}
-		return append([]string{}, uris...)
-	}
-	want.Web = platform("web", a.RedirectURIs.Web)
-	want.SPA = platform("spa", a.RedirectURIs.SPA)
-	want.PublicClient = platform("publicClient", a.RedirectURIs.PublicClient)
-	for i, p := range a.Permissions {
-		api := DesiredAPI{API: p.API, Path: fmt.Sprintf("application.permissions[%d]", i)}
-		for j, n := range p.Delegated {
-			api.Delegated = append(api.Delegated, DesiredName{Name: n, Path: fmt.Sprintf("%s.delegated[%d]", api.Path, j)})
-		}
-		for j, n := range p.Application {
-			api.Application = append(api.Application, DesiredName{Name: n, Path: fmt.Sprintf("%s.application[%d]", api.Path, j)})
-		}
-		want.Permissions = append(want.Permissions, api)
-	}
+	desiredApplication(d, &want)
 	want.Secrets = desiredSecrets(a.Secrets)
 	if a.Assignments != nil && a.Assignments.Required != nil {
 		r := *a.Assignments.Required
@@ -107,4 +78,24 @@ func (d Desired) pos(path string) manifests.Pos { return d.Source.Pos(path) }
 // problem is a diagnostic about the manifest value at path.
 func (d Desired) problem(path string, err error) manifests.Diagnostic {
 	return manifests.Diagnostic{Pos: d.pos(path), Path: path, Message: err.Error()}
+}
+
+// usesExchange reports whether the document asks for anything only the Exchange Online admin
+// API can do.
+func (d Desired) usesExchange() bool { return len(d.SendAs) > 0 }
+
+// ErrNoExchange reports manifests that need Exchange Online (sendAs) to an engine without an
+// Exchange client.
+var ErrNoExchange = errors.New("sendAs needs the Exchange Online admin API, and no Exchange client is configured " +
+	"(provision builds one for PROVISION_EXCHANGE_ENDPOINT, default https://outlook.office365.com; " +
+	"library users set Engine.Exchange)")
+
+// requireExchange fails before any I/O when wants need Exchange and the engine cannot.
+func (e *Engine) requireExchange(wants []Desired) error {
+	for _, w := range wants {
+		if w.usesExchange() && e.Exchange == nil {
+			return fmt.Errorf("plan %s: %w", w.Address, ErrNoExchange)
+		}
+	}
+	return nil
 }

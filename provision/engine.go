@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/graph"
 )
@@ -23,7 +24,8 @@ type Engine struct {
 	// manifest has sendAs (planning one without it is an error, ErrNoExchange).
 	Exchange *exchange.Client
 	// Concurrency bounds the independent Graph writes apply runs at once (user and group
-	// assignments); 0 means DefaultConcurrency.
+	// assignments), and the $batch calls of one observation round; 0 means
+	// DefaultConcurrency.
 	Concurrency int
 	// ExchangeConcurrency bounds Send-As reads and writes in flight; 0 means
 	// DefaultExchangeConcurrency. The Exchange client's MaxConcurrency caps it too.
@@ -33,16 +35,50 @@ type Engine struct {
 	ObserveProgress func(what string, done, total int)
 
 	// locks gives each application one credential writer at a time.
-	locks graph.Locks
+	locks keyedLocks
 }
 
-// now is the time plans measure expiry against: the Graph client's clock, so tests on a
-// fake clock get deterministic plans.
-func (e *Engine) now() time.Time {
-	if c := e.Graph.Clock(); c != nil {
-		return c.Now()
+// DefaultConcurrency bounds the Graph writes apply runs at once for independent changes
+// (user and group assignments). Graph throttles writes per app and tenant (3,000 per
+// 2 min 30 s); eight in flight stays well within it at real latencies, and the client's
+// retry middleware waits out a 429 if a burst still meets one.
+const DefaultConcurrency = 8
+
+// DefaultExchangeConcurrency bounds the Exchange reads and writes in flight. The Exchange
+// admin endpoint's per-tenant budget is unpublished and small; the Exchange client's own
+// MaxConcurrency caps this further.
+const DefaultExchangeConcurrency = 3
+
+func (e *Engine) concurrency() int {
+	if e.Concurrency > 0 {
+		return e.Concurrency
 	}
-	return time.Now()
+	return DefaultConcurrency
+}
+
+func (e *Engine) exchangeConcurrency() int {
+	if e.ExchangeConcurrency > 0 {
+		return e.ExchangeConcurrency
+	}
+	return DefaultExchangeConcurrency
+}
+
+// clock is the clock plans measure expiry against and secrets are dated on: the Graph
+// client's, so tests on a fake clock get deterministic plans, retries and dates alike.
+func (e *Engine) clock() clock.Clock {
+	if c := e.Graph.Clock(); c != nil {
+		return c
+	}
+	return clock.Real{}
+}
+
+func (e *Engine) now() time.Time { return e.clock().Now() }
+
+// retry runs op, retrying replication-lag answers when fresh says an object it references
+// was created moments ago. Other errors come back at once, readable.
+func (e *Engine) retry(ctx context.Context, fresh bool, op func(context.Context) error) error {
+	err := e.Graph.Retry(ctx, op, func(err error) bool { return fresh && graph.IsReplicationLag(err) })
+	return graph.Wrap(err)
 }
 
 // Plan observes the tenant for every document and plans each one. Problems with the
@@ -68,12 +104,9 @@ func (e *Engine) PlanWith(ctx context.Context, docs []*manifests.Document, opts 
 	if err := e.requireExchange(wants); err != nil {
 		return nil, err
 	}
-	observed, err := e.observe(ctx, wants)
+	observed, err := e.Observe(ctx, wants, ObserveOptions{SecretsOnly: opts.SecretsOnly})
 	if err != nil {
 		return nil, fmt.Errorf("observe tenant: %w", err)
-	}
-	if err := e.observeSendAs(ctx, wants, observed); err != nil {
-		return nil, fmt.Errorf("observe Send-As: %w", err)
 	}
 	p := &Plan{FormatVersion: FormatVersion, Changes: []Change{}, Warnings: []Warning{}}
 	var probs manifests.Diagnostics

@@ -70,36 +70,9 @@ func (a *Action) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Kind is the sort of object a change touches. Kinds are applied in the order of Kinds().
+// Kind is the sort of object a change touches. Kinds are applied in the order of Kinds();
+// each kind's constant lives in the kind's own file.
 type Kind string
-
-// The kinds of objects provision manages, in dependency order.
-const (
-	KindApplication      Kind = "application"
-	KindServicePrincipal Kind = "service_principal"
-	KindDelegatedGrant   Kind = "delegated_grant"     // oauth2PermissionGrant, consentType AllPrincipals
-	KindAppRoleGrant     Kind = "app_role_assignment" // application permission consent
-	KindSecret           Kind = "secret"
-	KindUserAssignment   Kind = "user_assignment"
-	KindSendAs           Kind = "send_as"
-)
-
-// Kinds returns every kind in the order apply runs them: an object is created before anything
-// that refers to it.
-func Kinds() []Kind {
-	return []Kind{KindApplication, KindServicePrincipal, KindDelegatedGrant, KindAppRoleGrant,
-		KindSecret, KindUserAssignment, KindSendAs}
-}
-
-// rank is the position of k in Kinds(); unknown kinds sort last.
-func (k Kind) rank() int {
-	for i, x := range Kinds() {
-		if x == k {
-			return i
-		}
-	}
-	return len(Kinds())
-}
 
 // Change is one line of a plan: one object created, updated, adopted, rotated or deleted.
 // Text and JSON output both render []Change and nothing else.
@@ -216,36 +189,7 @@ type Target struct {
 	// ServicePrincipalID is the application's service principal when it exists already: the
 	// client of its grants and the principal of its app role assignments.
 	ServicePrincipalID string
-
-	// Application is the request body of an application create, update or adoption.
-	Application *ApplicationSpec
-	// AssignmentRequired is the service principal's appRoleAssignmentRequired to write.
-	AssignmentRequired *bool
-
-	// ResourceID is the resource service principal of a grant or app role assignment.
-	ResourceID string
-	// AppRoleID is the app role an assignment grants.
-	AppRoleID string
-	// Scope is a grant's full space-separated scope list.
-	Scope string
-
-	// PrincipalID is the user or group assigned to the enterprise app.
-	PrincipalID string
-	// Mailbox and Trustee name a Send-As grant as Exchange is given them (UPN or address).
-	Mailbox, Trustee string
-
-	// Secret is the client secret a secret change creates, rotates or retires.
-	Secret *SecretSpec
-}
-
-// ApplicationSpec holds the application properties to write; a nil field is left unchanged.
-type ApplicationSpec struct {
-	DisplayName            string
-	UniqueName             string
-	SignInAudience         string
-	Web                    *[]string
-	SPA                    *[]string
-	PublicClient           *[]string
-	RequiredResourceAccess *[]RequiredResourceAccess
-	Tags                   *[]string
+	// Spec is the kind's own part: the request body to write, the objects it names. Each
+	// kind plans and applies its own spec type (an *ApplicationSpec, a *SecretSpec, ...).
+	Spec any
 }

@@ -24,7 +24,7 @@ func graphResource() ResourceServicePrincipal {
 		"SMTP.Send": "258f6531-6087-4cc4-bb90-092c5fb3ed3f", "POP.AccessAsUser.All": "d7b7f2d9-0f45-4ea1-9d42-e50810c06991",
 		"IMAP.AccessAsUser.All": "652390e4-393a-48de-9484-05f9b1212954",
 	}
-	r := ResourceServicePrincipal{ID: graphSPID, AppID: GraphAppID, DisplayName: "Microsoft Graph"}
+	r := ResourceServicePrincipal{ID: graphSPID, AppID: manifests.MicrosoftGraphAppID, DisplayName: "Microsoft Graph"}
 	for v, id := range scopes {
 		r.Scopes = append(r.Scopes, PermissionScope{ID: id, Value: v, IsEnabled: true, Type: "User"})
 	}
@@ -36,7 +36,7 @@ func graphResource() ResourceServicePrincipal {
 }
 
 func exchangeResource() ResourceServicePrincipal {
-	return ResourceServicePrincipal{ID: exoSPID, AppID: ExchangeAppID, DisplayName: "Office 365 Exchange Online",
+	return ResourceServicePrincipal{ID: exoSPID, AppID: manifests.ExchangeOnlineAppID, DisplayName: "Office 365 Exchange Online",
 		AppRoles: []AppRole{
 			{ID: "5e5addcd-3e8d-4e90-baf5-964efab2b20a", Value: "IMAP.AccessAsApp", IsEnabled: true, AllowedMemberTypes: []string{"Application"}},
 			{ID: "cb842b43-da6e-4506-86fe-bb12199c656d", Value: "POP.AccessAsApp", IsEnabled: true, AllowedMemberTypes: []string{"Application"}},
@@ -117,8 +117,8 @@ func appliedOpenfire() *Observed {
 			ID: "app-obj", AppID: "11111111-1111-1111-1111-111111111111", DisplayName: "OpenFire", UniqueName: "openfire-mail",
 			SignInAudience: "AzureADMultipleOrgs", Web: []string{"https://mabase.openfire.fr/microsoft_outlook/confirm"},
 			RequiredResourceAccess: []RequiredResourceAccess{
-				{ResourceAppID: ExchangeAppID, ResourceAccess: exoAccess}, // order differs from the manifest's: no change
-				{ResourceAppID: GraphAppID, ResourceAccess: graphAccess},
+				{ResourceAppID: manifests.ExchangeOnlineAppID, ResourceAccess: exoAccess}, // order differs from the manifest's: no change
+				{ResourceAppID: manifests.MicrosoftGraphAppID, ResourceAccess: graphAccess},
 			},
 			Tags: []string{ownershipTag},
 		}},

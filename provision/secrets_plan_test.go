@@ -102,7 +102,7 @@ func TestPlanSecretsWithoutATenant(t *testing.T) {
 			}
 			var got []planned
 			for _, c := range changes {
-				got = append(got, planned{Line: string(c.Action) + " " + c.Address + " (" + c.Reason + ")", Retire: c.Target.Secret.Retire})
+				got = append(got, planned{Line: string(c.Action) + " " + c.Address + " (" + c.Reason + ")", Retire: c.Target.Spec.(*provision.SecretSpec).Retire})
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("%s: changes (-want +got):\n%s", tc.reason, diff)

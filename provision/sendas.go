@@ -9,7 +9,34 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/exchange"
+	"github.com/provisionhq/provision/provision/rights"
 )
+
+// KindSendAs is a Send-As right on an Exchange Online mailbox (a recipient permission).
+const KindSendAs Kind = "send_as"
+
+// sendAsKind manages the Send-As rights the manifests list, through the Exchange Online
+// admin API (Graph cannot).
+//
+// Observe: round 2, Get-RecipientPermission of every mailbox named (the directory kind
+// resolved them in round 1), several at once within the Exchange bound.
+// Plan: additive: trustees that lack Send-As get it; trustees not listed are removed only
+// when the entry is exclusive, else reported. Deny and orphaned rows are never touched.
+// Apply: Add-/Remove-RecipientPermission, idempotent on Exchange's side. Stage 6, several at
+// once (Engine.ExchangeConcurrency).
+type sendAsKind struct{}
+
+func (sendAsKind) name() Kind { return KindSendAs }
+
+func (sendAsKind) traits() traits {
+	return traits{stage: 6, bound: func(e *Engine) int { return e.exchangeConcurrency() },
+		operations: []rights.Operation{rights.OpManageExchangeMailboxes}}
+}
+
+// sendAsSpec names the Send-As grant a change writes, as Exchange is given it.
+type sendAsSpec struct {
+	Mailbox, Trustee string // UPN or address
+}
 
 // DesiredSendAs is one sendAs entry of a manifest: trustees who may send as a mailbox.
 type DesiredSendAs struct {
@@ -44,43 +71,31 @@ type ObservedSendAs struct {
 	Ignored  []exchange.IgnoredRow
 }
 
-// DefaultExchangeConcurrency bounds the Send-As reads and writes in flight. The Exchange
-// admin endpoint's per-tenant budget is unpublished and small; the Exchange client's own
-// MaxConcurrency caps this further.
-const DefaultExchangeConcurrency = 3
-
-func (e *Engine) exchangeConcurrency() int {
-	if e.ExchangeConcurrency > 0 {
-		return e.ExchangeConcurrency
-	}
-	return DefaultExchangeConcurrency
-}
-
-// ErrNoExchange reports manifests that grant Send-As to an engine without an Exchange client.
-var ErrNoExchange = errors.New("sendAs needs the Exchange Online admin API, and no Exchange client is configured " +
-	"(provision builds one for PROVISION_EXCHANGE_ENDPOINT, default https://outlook.office365.com; " +
-	"library users set Engine.Exchange)")
-
-// requireExchange fails before any I/O when wants grant Send-As and the engine cannot.
-func (e *Engine) requireExchange(wants []Desired) error {
-	for _, w := range wants {
-		if len(w.SendAs) > 0 && e.Exchange == nil {
-			return fmt.Errorf("plan %s: %w", w.Address, ErrNoExchange)
+func (sendAsKind) directoryNames(want Desired) directoryNames {
+	var n directoryNames
+	for _, s := range want.SendAs {
+		n.users = append(n.users, s.Mailbox.Name)
+		for _, t := range s.Trustees {
+			n.users = append(n.users, t.Name)
+			n.groupMails = append(n.groupMails, t.Name)
 		}
 	}
-	return nil
+	return n
 }
 
-// observeSendAs reads, from Exchange, the Send-As grants of every mailbox the manifests name
-// and Graph resolved to a user with a mailbox: one Get-RecipientPermission per mailbox,
-// several at once. Unresolved mailboxes are left to the planner, which reports them at their
-// line. It only reads.
-func (e *Engine) observeSendAs(ctx context.Context, wants []Desired, observed []*Observed) error {
+// observe reads, in round 2 (once the directory has resolved the mailboxes), the Send-As
+// grants of every mailbox the manifests name that Graph resolved to a user with a mailbox:
+// one Get-RecipientPermission per mailbox, several at once. Unresolved mailboxes are left to
+// the planner, which reports them at their line.
+func (sendAsKind) observe(_ context.Context, n int, r *round) {
+	if n != 2 {
+		return
+	}
 	var mailboxes []string
 	seen := map[string]bool{}
-	for i, w := range wants {
+	for i, w := range r.wants {
 		for _, s := range w.SendAs {
-			u := observed[i].Directory.user(s.Mailbox.Name)
+			u := r.obs[i].Directory.User(s.Mailbox.Name)
 			if u == nil || u.Mail == "" || seen[strings.ToLower(u.UserPrincipalName)] {
 				continue
 			}
@@ -89,40 +104,37 @@ func (e *Engine) observeSendAs(ctx context.Context, wants []Desired, observed []
 		}
 	}
 	if len(mailboxes) == 0 {
-		return nil
-	}
-	if e.Exchange == nil {
-		return ErrNoExchange
+		return
 	}
 	states := make([]ObservedSendAs, len(mailboxes))
-	var mu sync.Mutex
-	done := 0
-	err := forEachBounded(ctx, len(mailboxes), e.exchangeConcurrency(), func(ctx context.Context, i int) error {
-		mb := mailboxes[i]
-		perms, err := e.Exchange.SendAsPermissions(ctx, mb)
-		switch {
-		case exchange.IsNotFound(err):
-			states[i] = ObservedSendAs{Mailbox: mb, Missing: true}
-		case err != nil:
-			return fmt.Errorf("read Send-As of %s: %w", mb, err)
-		default:
-			states[i] = ObservedSendAs{Mailbox: mb, Trustees: perms.Trustees, Ignored: perms.Ignored}
-		}
-		if e.ObserveProgress != nil {
-			mu.Lock()
-			done++
-			e.ObserveProgress("send-as", done, len(mailboxes))
-			mu.Unlock()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, o := range observed {
+	for _, o := range r.obs {
 		o.SendAs = states
 	}
-	return nil
+	var mu sync.Mutex
+	done := 0
+	for i, mb := range mailboxes {
+		r.exchangeRead(func(ctx context.Context) error {
+			if r.e.Exchange == nil {
+				return ErrNoExchange
+			}
+			perms, err := r.e.Exchange.SendAsPermissions(ctx, mb)
+			switch {
+			case exchange.IsNotFound(err):
+				states[i] = ObservedSendAs{Mailbox: mb, Missing: true}
+			case err != nil:
+				return fmt.Errorf("read Send-As of %s: %w", mb, err)
+			default:
+				states[i] = ObservedSendAs{Mailbox: mb, Trustees: perms.Trustees, Ignored: perms.Ignored}
+			}
+			if r.e.ObserveProgress != nil {
+				mu.Lock()
+				done++
+				r.e.ObserveProgress("send-as", done, len(mailboxes))
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
 }
 
 // sendAsTrustee is a manifest trustee matched to its directory object.
@@ -220,7 +232,7 @@ func planSendAs(want Desired, o *Observed) ([]Change, []Warning, manifests.Diagn
 				Address: sendAsAddress(box.name.Name, t.name.Name), Kind: KindSendAs, Action: Create,
 				Attrs:  []AttrChange{{Name: "accessRights", After: "SendAs"}, {Name: "trustee", After: t.identity}},
 				Source: want.pos(t.name.Path),
-				Target: Target{Mailbox: box.upn, Trustee: t.identity},
+				Target: Target{Spec: &sendAsSpec{Mailbox: box.upn, Trustee: t.identity}},
 			})
 		}
 		for i, h := range held {
@@ -237,7 +249,7 @@ func planSendAs(want Desired, o *Observed) ([]Change, []Warning, manifests.Diagn
 					Reason: "not in the manifest, and the mailbox's sendAs is exclusive",
 					Attrs:  []AttrChange{{Name: "accessRights", Before: "SendAs"}, {Name: "trustee", Before: h.Raw}},
 					Source: want.pos(box.name.Path),
-					Target: Target{Mailbox: box.upn, Trustee: h.Raw},
+					Target: Target{Spec: &sendAsSpec{Mailbox: box.upn, Trustee: h.Raw}},
 				})
 				continue
 			}
@@ -262,10 +274,10 @@ func planSendAs(want Desired, o *Observed) ([]Change, []Warning, manifests.Diagn
 // resolveMailbox finds the user behind a sendAs mailbox; it must have a mailbox (a mail
 // address in Entra ID).
 func resolveMailbox(want Desired, dir *Directory, mb DesiredName, probs *manifests.Diagnostics) (*DirectoryObject, bool) {
-	u := dir.user(mb.Name)
+	u := dir.User(mb.Name)
 	switch {
 	case u == nil:
-		*probs = append(*probs, want.problem(mb.Path, fmt.Errorf("no user with userPrincipalName or mail %q in the tenant", mb.Name)))
+		*probs = append(*probs, want.problem(mb.Path, fmt.Errorf("no user with userPrincipalName or mail %q in the tenant%s", mb.Name, dir.suggestUser(mb.Name))))
 		return nil, false
 	case u.Mail == "":
 		*probs = append(*probs, want.problem(mb.Path, fmt.Errorf(
@@ -279,7 +291,7 @@ func resolveMailbox(want Desired, dir *Directory, mb DesiredName, probs *manifes
 // resolveTrustee finds a trustee: a user with a mailbox, or a mail-enabled security group
 // (the only groups Send-As works for).
 func resolveTrustee(want Desired, dir *Directory, mailbox string, t DesiredName, probs *manifests.Diagnostics, warnings *[]Warning) (sendAsTrustee, bool) {
-	if u := dir.user(t.Name); u != nil {
+	if u := dir.User(t.Name); u != nil {
 		if u.Mail == "" {
 			*probs = append(*probs, want.problem(t.Path, fmt.Errorf(
 				"user %s has no mailbox (no mail address in Entra ID): a Send-As trustee must be a mailbox user or a mail-enabled security group",
@@ -296,7 +308,7 @@ func resolveTrustee(want Desired, dir *Directory, mailbox string, t DesiredName,
 	switch {
 	case g == nil:
 		*probs = append(*probs, want.problem(t.Path, fmt.Errorf(
-			"no user or mail-enabled security group with userPrincipalName or mail %q in the tenant", t.Name)))
+			"no user or mail-enabled security group with userPrincipalName or mail %q in the tenant%s", t.Name, dir.suggestUser(t.Name))))
 		return sendAsTrustee{}, false
 	case !g.SecurityEnabled || !g.MailEnabled:
 		*probs = append(*probs, want.problem(t.Path, fmt.Errorf(
@@ -306,13 +318,25 @@ func resolveTrustee(want Desired, dir *Directory, mailbox string, t DesiredName,
 	return sendAsTrustee{name: t, identity: g.Mail, names: []string{g.Mail, g.ID}}, true
 }
 
-// applySendAs grants or removes one Send-As right. Both are idempotent on Exchange's side: a
+// plan resolves the document's sendAs entries and diffs them against Exchange.
+func (sendAsKind) plan(d *docPlan) {
+	changes, warnings, probs := planSendAs(d.want, d.obs)
+	d.change(changes...)
+	d.warn(warnings...)
+	d.probs = append(d.probs, probs...)
+}
+
+// apply grants or removes one Send-As right. Both are idempotent on Exchange's side: a
 // grant already present, or a removal of one already gone, is success.
-func (e *Engine) applySendAs(ctx context.Context, c *Change) (string, error) {
+func (sendAsKind) apply(ctx context.Context, e *Engine, c *Change, _ *appState) (string, error) {
 	if e.Exchange == nil {
 		return "", ErrNoExchange
 	}
-	mb, tr := c.Target.Mailbox, c.Target.Trustee
+	spec, ok := c.Target.Spec.(*sendAsSpec)
+	if !ok {
+		return "", errors.New("apply Send-As: the change carries no mailbox")
+	}
+	mb, tr := spec.Mailbox, spec.Trustee
 	if c.Action == Delete {
 		if err := e.Exchange.RemoveSendAs(ctx, mb, tr); err != nil {
 			return "", fmt.Errorf("remove Send-As of %s on %s: %w", tr, mb, err)

@@ -93,7 +93,7 @@ func TestPlanSendAs(t *testing.T) {
 			var got []string
 			for _, c := range changes {
 				if c.Kind == provision.KindSendAs {
-					got = append(got, fmt.Sprintf("%c %s %s", c.Action, c.Address, c.Target.Trustee))
+					got = append(got, fmt.Sprintf("%c %s %s", c.Action, c.Address, trusteeOf(c)))
 				}
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -110,4 +110,17 @@ func TestPlanSendAs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// trusteeOf is the trustee a Send-As change writes, as its attributes show it.
+func trusteeOf(c provision.Change) any {
+	for _, a := range c.Attrs {
+		if a.Name == "trustee" {
+			if a.After != nil {
+				return a.After
+			}
+			return a.Before
+		}
+	}
+	return nil
 }

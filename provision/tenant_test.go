@@ -9,7 +9,6 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/oauth2permissiongrants"
 
 	"github.com/provisionhq/provision/manifests"
-	"github.com/provisionhq/provision/provision"
 )
 
 // openfireIDs are the ids of what applying openfire.yaml made, read back through the SDK.
@@ -36,7 +35,7 @@ func (f *fixture) observedIDs(t *testing.T, docs []*manifests.Document) openfire
 		t.Fatal(err)
 	}
 	ids.spID = *sp.GetId()
-	exo := provision.ExchangeAppID
+	exo := manifests.ExchangeOnlineAppID
 	exoSP, err := client.ServicePrincipalsWithAppId(&exo).Get(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

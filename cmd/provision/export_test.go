@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/provisionhq/provision/provision/simtenant/exchangesim"
 )
@@ -25,8 +25,8 @@ func portalState(t *testing.T, path string) string {
 		DisplayName:    "OpenFire",
 		SignInAudience: "AzureADMultipleOrgs",
 		RedirectURIs:   []string{"https://mabase.openfire.fr/microsoft_outlook/confirm"},
-		Delegated:      map[string][]string{provision.GraphAppID: {"User.Read", "Mail.Send", "offline_access", "SMTP.Send"}},
-		Application:    map[string][]string{provision.ExchangeAppID: {"SMTP.SendAsApp"}},
+		Delegated:      map[string][]string{manifests.MicrosoftGraphAppID: {"User.Read", "Mail.Send", "offline_access", "SMTP.Send"}},
+		Application:    map[string][]string{manifests.ExchangeOnlineAppID: {"SMTP.SendAsApp"}},
 		AdminConsent:   true,
 	})
 	if err != nil {

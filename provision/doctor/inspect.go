@@ -90,7 +90,7 @@ func NeedOf(docs []*manifests.Document) Need {
 			}
 			if a.AdminConsent && len(p.Application) > 0 {
 				n.ApplicationConsent = true
-				if p.API == "Microsoft Graph" || strings.EqualFold(p.API, provision.GraphAppID) {
+				if p.API == "Microsoft Graph" || strings.EqualFold(p.API, manifests.MicrosoftGraphAppID) {
 					n.GraphAppRoles = true
 				}
 			}

@@ -13,14 +13,14 @@ import (
 
 func TestBuild(t *testing.T) {
 	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
-	graphSP := provision.ResourceServicePrincipal{ID: "sp-graph", AppID: provision.GraphAppID, DisplayName: "Microsoft Graph",
+	graphSP := provision.ResourceServicePrincipal{ID: "sp-graph", AppID: manifests.MicrosoftGraphAppID, DisplayName: "Microsoft Graph",
 		Scopes: []provision.PermissionScope{{ID: "e1fe6dd8-ba31-4d61-89e7-88639da4683d", Value: "User.Read", IsEnabled: true}}}
 	custom := provision.ResourceServicePrincipal{ID: "sp-custom", AppID: "aaaaaaaa-0000-0000-0000-000000000001", DisplayName: "Contoso API",
 		AppRoles: []provision.AppRole{{ID: "bbbbbbbb-0000-0000-0000-000000000001", Value: "Data.Read", IsEnabled: true, AllowedMemberTypes: []string{"Application"}}}}
 	base := func() *Snapshot {
 		return &Snapshot{
 			App: provision.ObservedApp{ID: "obj", AppID: "11111111-1111-1111-1111-111111111111", DisplayName: "OpenFire", SignInAudience: "AzureADMyOrg",
-				RequiredResourceAccess: []provision.RequiredResourceAccess{{ResourceAppID: provision.GraphAppID,
+				RequiredResourceAccess: []provision.RequiredResourceAccess{{ResourceAppID: manifests.MicrosoftGraphAppID,
 					ResourceAccess: []provision.ResourceAccess{{ID: "e1fe6dd8-ba31-4d61-89e7-88639da4683d", Type: provision.AccessScope}}}}},
 			ServicePrincipal: &provision.ObservedServicePrincipal{ID: "sp-app", AppID: "11111111-1111-1111-1111-111111111111"},
 			Resources:        []provision.ResourceServicePrincipal{graphSP, custom},

@@ -16,6 +16,7 @@ import (
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/exchange"
+	"github.com/provisionhq/provision/provision/internal/sets"
 )
 
 // Snapshot is what Read found about one application: the inputs of Build.
@@ -81,7 +82,7 @@ func Build(s *Snapshot, now time.Time) Result {
 	} else {
 		n.Header = append(n.Header, fmt.Sprintf("signInAudience %q has no manifest word: audience is left out, so it is not managed.", app.SignInAudience))
 	}
-	a.RedirectURIs = manifests.RedirectURIs{Web: set(app.Web), SPA: set(app.SPA), PublicClient: set(app.PublicClient)}
+	a.RedirectURIs = manifests.RedirectURIs{Web: sets.Sorted(app.Web), SPA: sets.Sorted(app.SPA), PublicClient: sets.Sorted(app.PublicClient)}
 
 	a.Permissions = []manifests.Permission{}
 	for _, r := range app.RequiredResourceAccess {
@@ -101,32 +102,24 @@ func Build(s *Snapshot, now time.Time) Result {
 	return Result{Document: doc, Notes: n}
 }
 
-// wellKnownAPIs are the resource display names a manifest may use without a tenant lookup.
-func wellKnownAPIs() map[string]string {
-	return map[string]string{
-		strings.ToLower(provision.GraphAppID):    "Microsoft Graph",
-		strings.ToLower(provision.ExchangeAppID): "Office 365 Exchange Online",
-	}
-}
-
 // permission turns one requiredResourceAccess entry into a manifest entry, with names from
 // the resource's service principal. Microsoft Graph and Exchange Online are written by name;
 // other APIs by appId, since their display name need not be unique in the tenant.
 func permission(r provision.RequiredResourceAccess, resources []provision.ResourceServicePrincipal, apiNames map[string]string) (*manifests.Permission, []string) {
-	res := resourceByAppID(resources, r.ResourceAppID)
+	res := provision.ResourceByAppID(resources, r.ResourceAppID)
 	if res == nil {
 		return nil, []string{fmt.Sprintf("The application requests %d permission(s) of API %s, which has no service principal in this tenant: "+
 			"they cannot be named and are left out (plan will show their removal).", len(r.ResourceAccess), r.ResourceAppID)}
 	}
 	p := &manifests.Permission{API: r.ResourceAppID}
-	if name, ok := wellKnownAPIs()[strings.ToLower(r.ResourceAppID)]; ok {
+	if name, ok := manifests.WellKnownAPIName(r.ResourceAppID); ok {
 		p.API = name
 	} else if res.DisplayName != "" {
 		apiNames[r.ResourceAppID] = res.DisplayName
 	}
 	var notes []string
 	for _, ra := range r.ResourceAccess {
-		name := permissionName(res, ra)
+		name := res.OfferedPermission(ra.ID, ra.Type)
 		if name == "" {
 			kind := "application"
 			if ra.Type == provision.AccessScope {
@@ -145,23 +138,6 @@ func permission(r provision.RequiredResourceAccess, resources []provision.Resour
 	return p, notes
 }
 
-func permissionName(res *provision.ResourceServicePrincipal, ra provision.ResourceAccess) string {
-	if ra.Type == provision.AccessScope {
-		for _, s := range res.Scopes {
-			if strings.EqualFold(s.ID, ra.ID) && s.IsEnabled {
-				return s.Value
-			}
-		}
-		return ""
-	}
-	for _, r := range res.AppRoles {
-		if strings.EqualFold(r.ID, ra.ID) && r.IsEnabled {
-			return r.Value
-		}
-	}
-	return ""
-}
-
 // consent says whether adminConsent: true describes the tenant exactly: one tenant-wide
 // grant per requested API carrying exactly its delegated permissions, exactly the requested
 // application permissions held, and nothing else. Anything short of that exports as false,
@@ -175,7 +151,7 @@ func consent(s *Snapshot) (bool, []string) {
 	wantScopes := map[string][]string{} // resource object id -> scope values
 	wantRoles := map[string]bool{}      // resource object id/app role id
 	for _, r := range s.App.RequiredResourceAccess {
-		res := resourceByAppID(s.Resources, r.ResourceAppID)
+		res := provision.ResourceByAppID(s.Resources, r.ResourceAppID)
 		if res == nil {
 			diffs = append(diffs, fmt.Sprintf("API %s has no service principal", r.ResourceAppID))
 			continue
@@ -185,7 +161,7 @@ func consent(s *Snapshot) (bool, []string) {
 			wantScopes[key] = []string{}
 		}
 		for _, ra := range r.ResourceAccess {
-			name := permissionName(res, ra)
+			name := res.OfferedPermission(ra.ID, ra.Type)
 			switch {
 			case name == "":
 			case ra.Type == provision.AccessScope:
@@ -202,21 +178,21 @@ func consent(s *Snapshot) (bool, []string) {
 		}
 	}
 	for _, key := range sortedKeys(wantScopes) {
-		want, have := set(wantScopes[key]), grants[key]
-		name := label(resourceByID(s.Resources, key))
+		want, have := sets.Sorted(wantScopes[key]), grants[key]
+		name := label(provision.ResourceByID(s.Resources, key))
 		switch {
 		case len(have) > 1:
 			diffs = append(diffs, fmt.Sprintf("%s has %d tenant-wide grants", name, len(have)))
 		case len(have) == 0 && len(want) > 0:
 			diffs = append(diffs, fmt.Sprintf("%s: %s not consented", name, strings.Join(want, ", ")))
-		case len(have) == 1 && !slices.Equal(set(strings.Fields(have[0].Scope)), want):
+		case len(have) == 1 && !slices.Equal(sets.Sorted(strings.Fields(have[0].Scope)), want):
 			diffs = append(diffs, fmt.Sprintf("%s: consented [%s], requested [%s]", name,
-				strings.Join(set(strings.Fields(have[0].Scope)), " "), strings.Join(want, " ")))
+				strings.Join(sets.Sorted(strings.Fields(have[0].Scope)), " "), strings.Join(want, " ")))
 		}
 	}
 	for _, key := range sortedKeys(grants) {
 		if _, ok := wantScopes[key]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: delegated consent without a request", label(resourceByID(s.Resources, key))))
+			diffs = append(diffs, fmt.Sprintf("%s: delegated consent without a request", label(provision.ResourceByID(s.Resources, key))))
 		}
 	}
 	held := map[string]bool{}
@@ -386,24 +362,6 @@ func sendAs(boxes []provision.ObservedSendAs) ([]manifests.SendAs, []string) {
 	return out, notes
 }
 
-func resourceByAppID(rs []provision.ResourceServicePrincipal, appID string) *provision.ResourceServicePrincipal {
-	for i := range rs {
-		if strings.EqualFold(rs[i].AppID, appID) {
-			return &rs[i]
-		}
-	}
-	return nil
-}
-
-func resourceByID(rs []provision.ResourceServicePrincipal, id string) *provision.ResourceServicePrincipal {
-	for i := range rs {
-		if strings.EqualFold(rs[i].ID, id) {
-			return &rs[i]
-		}
-	}
-	return nil
-}
-
 func label(r *provision.ResourceServicePrincipal) string {
 	switch {
 	case r == nil:
@@ -417,23 +375,14 @@ func label(r *provision.ResourceServicePrincipal) string {
 // roleLabel names "resourceId/appRoleId" as "API: value".
 func roleLabel(rs []provision.ResourceServicePrincipal, key string) string {
 	resID, roleID, _ := strings.Cut(key, "/")
-	r := resourceByID(rs, resID)
+	r := provision.ResourceByID(rs, resID)
 	name := roleID
 	if r != nil {
-		if v := permissionName(r, provision.ResourceAccess{ID: roleID, Type: provision.AccessRole}); v != "" {
+		if v := r.OfferedPermission(roleID, provision.AccessRole); v != "" {
 			name = v
 		}
 	}
 	return label(r) + " " + name
-}
-
-func set(xs []string) []string {
-	if len(xs) == 0 {
-		return nil
-	}
-	out := slices.Clone(xs)
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 func appendOnce(xs []string, x string) []string {

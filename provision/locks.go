@@ -1,12 +1,12 @@
-package graph
+package provision
 
 import "sync"
 
-// Locks is a keyed mutex: one writer per key (an application's object id) at a time, as
+// keyedLocks is a keyed mutex: one writer per key (an application's object id) at a time, as
 // credential changes on one application must not race each other (an addPassword that has not
 // replicated makes a concurrent removePassword fail). The zero value is ready to use; entries
 // are dropped when no one holds or waits for them.
-type Locks struct {
+type keyedLocks struct {
 	mu      sync.Mutex
 	entries map[string]*lockEntry
 }
@@ -17,7 +17,7 @@ type lockEntry struct {
 }
 
 // Lock blocks until key is free, takes it and returns the function that releases it.
-func (l *Locks) Lock(key string) (unlock func()) {
+func (l *keyedLocks) Lock(key string) (unlock func()) {
 	l.mu.Lock()
 	if l.entries == nil {
 		l.entries = make(map[string]*lockEntry)

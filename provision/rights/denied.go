@@ -1,4 +1,4 @@
-package graph
+package rights
 
 import (
 	"fmt"
@@ -6,14 +6,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/provisionhq/provision/provision/rights"
+	"github.com/provisionhq/provision/provision/graph"
 )
 
 // Operation names a call of a run whose rights can be missing; each belongs to a step of the
 // rights table, which says what allows it.
 type Operation string
 
-// The operations of graph.md §5.1.
+// The operations of a run (graph.md §5.1); each kind of object says which it performs.
 const (
 	OpReadServicePrincipals   Operation = "read-service-principals"
 	OpFindApplication         Operation = "find-application"
@@ -37,7 +37,7 @@ type Requirement struct {
 	// Action says what the operation does, as a user reads it.
 	Action string
 	// Step is the rights table's step, with every alternative that allows it.
-	Step rights.Step
+	Step Step
 	// AppPermissions are the application permissions (Microsoft Graph's, or Exchange Online's
 	// for Send-As) named in the step's app-only alternatives, least privileged first.
 	AppPermissions []string
@@ -47,39 +47,48 @@ type Requirement struct {
 type opStep struct {
 	op     Operation
 	action string
-	step   rights.StepID
+	step   StepID
 }
 
 func operationSteps() []opStep {
 	return []opStep{
-		{OpReadServicePrincipals, "read the Microsoft Graph and Exchange Online service principals", rights.StepReadApplications},
-		{OpFindApplication, "find the application", rights.StepReadApplications},
-		{OpCreateApplication, "create the application", rights.StepWriteApplication},
-		{OpUpdateApplication, "update the application or its secrets", rights.StepWriteApplication},
-		{OpCreateServicePrincipal, "create the enterprise application (service principal)", rights.StepWriteApplication},
-		{OpUpdateServicePrincipal, "update the enterprise application", rights.StepWriteApplication},
-		{OpGrantDelegated, "grant admin consent to delegated permissions (oauth2PermissionGrants)", rights.StepGrantDelegated},
-		{OpGrantApplicationRoles, "grant admin consent to application permissions (appRoleAssignedTo)", rights.StepGrantApplication},
-		{OpAssignUsers, "assign users and groups to the enterprise application", rights.StepAssign},
-		{OpReadUsers, "look up users", rights.StepReadUsers},
-		{OpReadGrants, "read the application's delegated permission grants", rights.StepReadConsent},
-		{OpReadGroups, "look up groups", rights.StepReadGroups},
-		{OpManageExchangeMailboxes, "grant Send-As in Exchange Online", rights.StepSendAs},
+		{OpReadServicePrincipals, "read the Microsoft Graph and Exchange Online service principals", StepReadApplications},
+		{OpFindApplication, "find the application", StepReadApplications},
+		{OpCreateApplication, "create the application", StepWriteApplication},
+		{OpUpdateApplication, "update the application or its secrets", StepWriteApplication},
+		{OpCreateServicePrincipal, "create the enterprise application (service principal)", StepWriteApplication},
+		{OpUpdateServicePrincipal, "update the enterprise application", StepWriteApplication},
+		{OpGrantDelegated, "grant admin consent to delegated permissions (oauth2PermissionGrants)", StepGrantDelegated},
+		{OpGrantApplicationRoles, "grant admin consent to application permissions (appRoleAssignedTo)", StepGrantApplication},
+		{OpAssignUsers, "assign users and groups to the enterprise application", StepAssign},
+		{OpReadUsers, "look up users", StepReadUsers},
+		{OpReadGrants, "read the application's delegated permission grants", StepReadConsent},
+		{OpReadGroups, "look up groups", StepReadGroups},
+		{OpManageExchangeMailboxes, "grant Send-As in Exchange Online", StepSendAs},
 	}
+}
+
+// Operations lists every operation, in run order.
+func Operations() []Operation {
+	var out []Operation
+	for _, o := range operationSteps() {
+		out = append(out, o.op)
+	}
+	return out
 }
 
 // Requirements lists every operation's requirement, in run order.
 func Requirements() []Requirement {
 	var out []Requirement
 	for _, o := range operationSteps() {
-		step, ok := rights.StepOf(o.step)
+		step, ok := StepOf(o.step)
 		if !ok {
 			continue
 		}
 		r := Requirement{Operation: o.op, Action: o.action, Step: step}
 		for _, alt := range step.AppOnly {
 			for _, right := range alt {
-				if right.Kind != rights.DirectoryRole && !slices.Contains(r.AppPermissions, right.Name) {
+				if right.Kind != DirectoryRole && !slices.Contains(r.AppPermissions, right.Name) {
 					r.AppPermissions = append(r.AppPermissions, right.Name)
 				}
 			}
@@ -103,7 +112,7 @@ func RequirementOf(op Operation) (Requirement, bool) {
 // keeps the request id for support.
 type DeniedError struct {
 	Requirement Requirement
-	Err         *Error
+	Err         *graph.Error
 }
 
 // Error explains the refusal and the rights that fix it.
@@ -155,7 +164,7 @@ func orList(items []string) string {
 // ExplainDenied turns a 403 Authorization_RequestDenied (or any 401) from op into a
 // *DeniedError naming the permission and role op needs; other errors are returned unchanged.
 func ExplainDenied(err error, op Operation) error {
-	e, ok := AsError(err)
+	e, ok := graph.AsError(err)
 	if !ok {
 		return err
 	}

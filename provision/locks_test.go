@@ -1,19 +1,13 @@
-package graph
+package provision
 
 import (
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
-	kiotahttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
-	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 )
 
 func TestLocksSerialiseOneKeyOnly(t *testing.T) {
-	var locks Locks
+	var locks keyedLocks
 	var inside, maxInside, otherKeyWhileHeld atomic.Int32
 	var wg sync.WaitGroup
 	for range 8 {
@@ -45,24 +39,5 @@ func TestLocksSerialiseOneKeyOnly(t *testing.T) {
 	unlock() // a second call is harmless
 	if n := len(locks.entries); n != 0 {
 		t.Errorf("%d lock entries left after every holder released", n)
-	}
-}
-
-func TestMiddlewareIsTheSDKDefaultWithOurRetry(t *testing.T) {
-	opts := msgraphsdk.GetDefaultClientOptions()
-	want := map[string]bool{}
-	for _, m := range msgraphcore.GetDefaultMiddlewaresWithOptions(&opts) {
-		if _, isRetry := m.(*kiotahttp.RetryHandler); isRetry {
-			continue
-		}
-		want[reflect.TypeOf(m).String()] = true
-	}
-	want["*graph.retryHandler"] = true
-	got := map[string]bool{}
-	for _, m := range middleware(Options{}, RetryPolicy{}) {
-		got[reflect.TypeOf(m).String()] = true
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("middleware types (-want +got):\n%s", diff)
 	}
 }

@@ -1,0 +1,696 @@
+package provision
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/rights"
+	"github.com/provisionhq/provision/provision/sensitive"
+	"github.com/provisionhq/provision/provision/sink"
+)
+
+// KindSecret is a client secret of the application, recognised by its displayName.
+const KindSecret Kind = "secret"
+
+// secretKind manages the client secrets the manifest names.
+//
+// Observe: nothing of its own: the credentials' metadata come with the application (round 1).
+// Plan: create, rotate when the newest expires within rotateBefore (or on --force), retire
+// expired credentials of the name; warn of every credential near expiry.
+// Apply: addPassword, deliver to every sink, verify the new secret signs in, then retire the
+// older ones (removePassword), holding the application's credential lock. An addPassword
+// whose answer was lost leaves an orphan credential that is found and removed. Stage 4, one
+// at a time.
+type secretKind struct{}
+
+func (secretKind) name() Kind { return KindSecret }
+
+func (secretKind) traits() traits {
+	return traits{stage: 4, rotation: true, operations: []rights.Operation{rights.OpUpdateApplication}}
+}
+
+func (secretKind) observe(context.Context, int, *round) {}
+
+// PasswordCredential is a client secret's metadata; the value is never readable after
+// creation, so it is not here.
+type PasswordCredential struct {
+	KeyID       string
+	DisplayName string
+	Hint        string
+	StartDate   string // RFC 3339
+	EndDate     string // RFC 3339
+}
+
+// passwordCredentialFromModel converts a credential's metadata as read with the application.
+func passwordCredentialFromModel(p models.PasswordCredentialable) PasswordCredential {
+	pc := PasswordCredential{KeyID: uuidStr(p.GetKeyId()), DisplayName: str(p.GetDisplayName()), Hint: str(p.GetHint())}
+	if t := p.GetStartDateTime(); t != nil {
+		pc.StartDate = t.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	if t := p.GetEndDateTime(); t != nil {
+		pc.EndDate = t.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	return pc
+}
+
+// plan plans every secret of the document; for provision rotate, the application must exist.
+func (secretKind) plan(d *docPlan) {
+	if d.opts.SecretsOnly && d.app == nil && len(d.probs) == 0 {
+		d.problem("application.name", fmt.Errorf("no application %q in the tenant: run provision apply first, rotate only manages the secrets of an existing application", d.want.Name))
+		return
+	}
+	changes, warnings := planSecrets(d.want, d.app, d.opts)
+	d.change(changes...)
+	d.warn(warnings...)
+}
+
+// Client secrets are recognised by their displayName, the manifest's secret name: the
+// credentials carrying it are provision's, every other one on the application belongs to
+// someone else and is only reported when it nears expiry.
+//
+// A secret is created when the application has no credential of its name, and rotated when
+// the newest one expires within rotateBefore (or on --force). A rotation adds a new
+// credential, writes it to every sink, checks that it signs in, and only then retires the
+// older credentials of its name beyond keepPrevious: the newest keepPrevious of those still
+// valid are kept, expired ones always go (they give no overlap).
+//
+// Outside a rotation, expired credentials of the name are deleted (one change each), but
+// valid ones beyond keepPrevious are only reported: after a rotation that failed half-way a
+// sink may still hold one, and nothing in the tenant says which. The next rotation retires
+// them, and `rotate --force` brings it forward.
+
+// WarningExpiry is the Kind of a warning about a credential that expires within rotateBefore
+// or has expired. A CI job that alerts on expiring credentials looks for it.
+const WarningExpiry = "expiry"
+
+// DesiredSecret is one secret a manifest document asks for, with defaults applied.
+type DesiredSecret struct {
+	Name         string
+	Path         string // manifest path, e.g. application.secrets[0]
+	Lifetime     time.Duration
+	RotateBefore time.Duration
+	KeepPrevious int
+	Store        manifests.SecretStore
+}
+
+// SecretSpec is what apply needs to create, rotate or retire credentials of one secret.
+type SecretSpec struct {
+	// Name is the credentials' displayName.
+	Name string
+	// ApplicationID is the application's object id when it exists already; a create earlier in
+	// the same apply provides it otherwise.
+	ApplicationID string
+	// Lifetime is the new credential's validity (endDateTime = now + Lifetime).
+	Lifetime time.Duration
+	// Store lists the sinks a new value goes to.
+	Store manifests.SecretStore
+	// Known are the keyIds of this name the plan saw; a credential of the name outside this list
+	// after a failed addPassword is the orphan of a request whose answer was lost.
+	Known []string
+	// Retire are the keyIds removed once the new credential is delivered and verified (for a
+	// Delete, at once).
+	Retire []string
+}
+
+// desiredSecrets reads the secrets of a manifest document.
+func desiredSecrets(secrets []manifests.Secret) []DesiredSecret {
+	var out []DesiredSecret
+	for i, s := range secrets {
+		out = append(out, DesiredSecret{
+			Name:         s.Name,
+			Path:         fmt.Sprintf("application.secrets[%d]", i),
+			Lifetime:     time.Duration(s.EffectiveLifetime()),
+			RotateBefore: time.Duration(s.EffectiveRotateBefore()),
+			KeepPrevious: s.EffectiveKeepPrevious(),
+			Store:        s.Store,
+		})
+	}
+	return out
+}
+
+// planSecrets plans every secret of want against the registration app (nil when apply is to
+// create it), and warns about every credential of app that expires soon.
+func planSecrets(want Desired, app *ObservedApp, opts PlanOptions) ([]Change, []Warning) {
+	var changes []Change
+	var warnings []Warning
+	for _, s := range want.Secrets {
+		c, w := planSecret(want, app, s, opts)
+		changes = append(changes, c...)
+		warnings = append(warnings, w...)
+	}
+	if app == nil {
+		return changes, warnings
+	}
+	return changes, append(expiryWarnings(want, app, changes, opts), warnings...)
+}
+
+// secretAddress is the plan address of a manifest secret.
+func secretAddress(want Desired, name string) string {
+	return fmt.Sprintf("%s.secret[%q]", want.Address, name)
+}
+
+// credentialsNamed returns app's credentials with displayName name, newest (latest
+// endDateTime) first.
+func credentialsNamed(app *ObservedApp, name string) []PasswordCredential {
+	if app == nil {
+		return nil
+	}
+	var out []PasswordCredential
+	for _, c := range app.PasswordCredentials {
+		if c.DisplayName == name {
+			out = append(out, c)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b PasswordCredential) int {
+		if c := strings.Compare(b.EndDate, a.EndDate); c != 0 { // RFC 3339 UTC sorts as time
+			return c
+		}
+		if c := strings.Compare(b.StartDate, a.StartDate); c != 0 {
+			return c
+		}
+		return strings.Compare(a.KeyID, b.KeyID)
+	})
+	return out
+}
+
+// endOf parses a credential's endDateTime; a credential without one never expires.
+func endOf(c PasswordCredential) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, c.EndDate)
+	return t, err == nil
+}
+
+// expired reports whether c has expired at now (a zero now knows no expiry).
+func expired(c PasswordCredential, now time.Time) bool {
+	end, ok := endOf(c)
+	return ok && !now.IsZero() && !now.Before(end)
+}
+
+// retirement splits older credentials (newest first) into the keepPrevious newest valid ones
+// and the rest, each with the reason it goes.
+func retirement(older []PasswordCredential, keep int, now time.Time) (kept []PasswordCredential, retire []PasswordCredential, reasons []string) {
+	for _, c := range older {
+		switch {
+		case expired(c, now):
+			end, _ := endOf(c)
+			retire, reasons = append(retire, c), append(reasons, "expired "+ago(now.Sub(end))+" ago")
+		case len(kept) < keep:
+			kept = append(kept, c)
+		default:
+			retire, reasons = append(retire, c), append(reasons, "beyond keepPrevious "+strconv.Itoa(keep))
+		}
+	}
+	return kept, retire, reasons
+}
+
+// planSecret plans one manifest secret: create, rotate, retire expired credentials of its
+// name, or nothing.
+func planSecret(want Desired, app *ObservedApp, s DesiredSecret, opts PlanOptions) ([]Change, []Warning) {
+	address := secretAddress(want, s.Name)
+	creds := credentialsNamed(app, s.Name)
+	spec := &SecretSpec{Name: s.Name, Lifetime: s.Lifetime, Store: s.Store}
+	if app != nil {
+		spec.ApplicationID = app.ID
+	}
+	for _, c := range creds {
+		spec.Known = append(spec.Known, c.KeyID)
+	}
+	sinks := AttrChange{Name: "sinks", After: describeStore(s.Store)}
+	lifetime := AttrChange{Name: "lifetime", After: manifests.Duration(s.Lifetime).String()}
+	if len(creds) == 0 {
+		reason := ""
+		if app != nil {
+			reason = fmt.Sprintf("the application has no secret named %q", s.Name)
+		}
+		return []Change{{
+			Address: address, Kind: KindSecret, Action: Create, Reason: reason, Source: want.pos(s.Path),
+			Attrs: []AttrChange{
+				{Name: "name", After: s.Name},
+				lifetime,
+				{Name: "keyId", KnownAfterApply: true},
+				{Name: "endDateTime", KnownAfterApply: true},
+				{Name: "value", Sensitive: true},
+				sinks,
+			},
+			Target: Target{Spec: spec},
+		}}, nil
+	}
+
+	newest, older := creds[0], creds[1:]
+	due, reason := rotationDue(newest, s, opts)
+	if due {
+		// After the rotation every credential seen now is older than the new one.
+		_, retire, _ := retirement(creds, s.KeepPrevious, opts.Now)
+		var ids []string
+		for _, c := range retire {
+			ids = append(ids, c.KeyID)
+		}
+		spec.Retire = ids
+		attrs := []AttrChange{
+			lifetime,
+			{Name: "keyId", Before: newest.KeyID, KnownAfterApply: true},
+			{Name: "endDateTime", Before: newest.EndDate, KnownAfterApply: true},
+			{Name: "value", Sensitive: true},
+			sinks,
+		}
+		if len(ids) > 0 {
+			// Listed as what exists before and not after: the text plan shows each with "-".
+			attrs = append(attrs, AttrChange{Name: "retire", Before: ids})
+		}
+		return []Change{{Address: address, Kind: KindSecret, Action: Rotate, Reason: reason,
+			Source: want.pos(s.Path), Attrs: attrs, Target: Target{Spec: spec}}}, nil
+	}
+
+	// Not due: expired credentials of the name go, one change each. Valid ones beyond
+	// keepPrevious stay until the next rotation: outside a rotation nothing says a sink does
+	// not still hold one of them (a rotation that failed half-way, a keepPrevious just
+	// lowered), and removing the value a consumer uses is the outage this tool exists to avoid.
+	_, retire, reasons := retirement(older, s.KeepPrevious, opts.Now)
+	var out []Change
+	var extra []string
+	for i, c := range retire {
+		if !expired(c, opts.Now) {
+			extra = append(extra, c.KeyID)
+			continue
+		}
+		one := *spec
+		one.Retire = []string{c.KeyID}
+		out = append(out, Change{
+			Address: fmt.Sprintf("%s.credential[%q]", address, c.KeyID),
+			Kind:    KindSecret, Action: Delete, Reason: reasons[i], Source: want.pos(s.Path),
+			Attrs:  []AttrChange{{Name: "keyId", Before: c.KeyID}, {Name: "endDateTime", Before: c.EndDate}},
+			Target: Target{Spec: &one},
+		})
+	}
+	var warnings []Warning
+	if len(extra) > 0 {
+		warnings = append(warnings, Warning{Address: address, Source: want.pos(s.Path), Message: fmt.Sprintf(
+			"%d older credential(s) beyond keepPrevious %d (keyId %s) are kept until the next rotation; provision rotate --force rotates and retires them now",
+			len(extra), s.KeepPrevious, strings.Join(extra, ", "))})
+	}
+	return out, warnings
+}
+
+// rotationDue says whether the newest credential of a secret must be replaced now, and why.
+func rotationDue(newest PasswordCredential, s DesiredSecret, opts PlanOptions) (bool, string) {
+	end, ok := endOf(newest)
+	left := ""
+	if ok && !opts.Now.IsZero() {
+		if d := end.Sub(opts.Now); d > 0 {
+			left = "expires in " + ago(d)
+		} else {
+			left = "expired " + ago(-d) + " ago"
+		}
+	}
+	if opts.ForceRotate {
+		if left == "" {
+			return true, "rotation forced (--force)"
+		}
+		return true, "rotation forced (--force); " + left
+	}
+	if !ok || opts.Now.IsZero() {
+		return false, ""
+	}
+	if d := end.Sub(opts.Now); d > s.RotateBefore {
+		return false, ""
+	} else if d <= 0 {
+		return true, left
+	}
+	return true, left + ", rotateBefore is " + manifests.Duration(s.RotateBefore).String()
+}
+
+// expiryWarnings reports every credential of app that expires within the rotateBefore of its
+// secret (the longest rotateBefore of the manifest, or the default, for credentials the manifest
+// does not name) or has expired, except those the plan replaces or retires and the older ones a
+// secret keeps on purpose for the overlap, whose expiry is expected.
+func expiryWarnings(want Desired, app *ObservedApp, changes []Change, opts PlanOptions) []Warning {
+	if opts.Now.IsZero() {
+		return nil
+	}
+	window := time.Duration(manifests.DefaultRotateBefore)
+	managed := map[string]DesiredSecret{}
+	for _, s := range want.Secrets {
+		managed[s.Name] = s
+		window = max(window, s.RotateBefore)
+	}
+	handled := map[string]string{} // keyId -> what the plan does about it
+	for _, c := range changes {
+		spec, ok := c.Target.Spec.(*SecretSpec)
+		if !ok {
+			continue
+		}
+		for _, id := range spec.Retire {
+			handled[id] = "the plan retires it"
+		}
+		if c.Action == Rotate {
+			for _, a := range c.Attrs {
+				if a.Name == "keyId" {
+					if id, ok := a.Before.(string); ok {
+						handled[id] = "the plan rotates it"
+					}
+				}
+			}
+		}
+	}
+	var out []Warning
+	for _, c := range app.PasswordCredentials {
+		end, ok := endOf(c)
+		if !ok {
+			continue
+		}
+		s, isManaged := managed[c.DisplayName]
+		limit := window
+		if isManaged {
+			limit = s.RotateBefore
+			if newest := credentialsNamed(app, c.DisplayName)[0]; newest.KeyID != c.KeyID {
+				continue // kept for the overlap (or retired): its expiry is planned
+			}
+		}
+		left := end.Sub(opts.Now)
+		if left > limit {
+			continue
+		}
+		when := "expires in " + ago(left) + " (" + c.EndDate + ")"
+		if left <= 0 {
+			when = "expired " + ago(-left) + " ago (" + c.EndDate + ")"
+		}
+		msg := fmt.Sprintf("client secret %q (keyId %s) %s", c.DisplayName, c.KeyID, when)
+		switch {
+		case handled[c.KeyID] != "":
+			msg += ": " + handled[c.KeyID]
+		case isManaged:
+			msg += ": run provision rotate"
+		default:
+			msg += ": not managed by this manifest (no secret of that name), rotate or remove it yourself"
+		}
+		out = append(out, Warning{Kind: WarningExpiry, Address: want.Address, Message: msg, Source: want.pos("application.secrets")})
+	}
+	return out
+}
+
+// ago renders a positive duration the way a plan reason reads it: whole days, else hours,
+// else minutes.
+func ago(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	default:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+}
+
+// describeStore names a store's sinks for the plan, without building them (no I/O): the same
+// words the sinks use in errors.
+func describeStore(s manifests.SecretStore) []string {
+	var out []string
+	if s.KeyVault != nil {
+		out = append(out, "key vault "+s.KeyVault.URL+" secret "+s.KeyVault.Name)
+	}
+	if s.File != "" {
+		out = append(out, "file "+s.File)
+	}
+	if len(s.Exec) > 0 {
+		out = append(out, "exec "+s.Exec[0])
+	}
+	if s.GitHubOutput {
+		out = append(out, "GitHub Actions step output")
+	}
+	return out
+}
+
+// ExpiryWarnings returns the plan's warnings about credentials that expire within rotateBefore
+// or have expired (Kind WarningExpiry): what a scheduled CI job alerts on, since the rotation
+// of a managed secret already shows as a change, but a credential made in the portal never
+// does.
+func (p *Plan) ExpiryWarnings() []Warning {
+	var out []Warning
+	for _, w := range p.Warnings {
+		if w.Kind == WarningExpiry {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// SecretDeps is what apply needs to deliver and check new client secrets. Planning uses none
+// of it, so a plan needs no sink or identity-platform access. The CLI fills it; a library user
+// applying a plan without secret changes may leave it zero.
+type SecretDeps struct {
+	// Sinks builds the sinks of one secret's store (sink.FromStore with the process's
+	// dependencies). Apply calls it once per created or rotated secret, before addPassword, so
+	// a sink that cannot work here (githubOutput outside Actions) fails before anything exists.
+	Sinks func(store manifests.SecretStore) ([]sink.Sink, error)
+	// Verify signs in with a new secret (client credentials against the tenant's authority) and
+	// returns nil once it works. A new secret takes a while to reach every replica of the
+	// identity platform, so Verify retries its "invalid secret" and "unknown application"
+	// answers itself, bounded, on the engine's clock; see package verify. Its error must not
+	// contain the secret.
+	Verify func(ctx context.Context, tenantID, clientID string, secret sensitive.String) error
+	// TenantID is the directory (tenant) id written to the sinks and signed in to.
+	TenantID string
+	// AuthorityHost is the identity platform, e.g. https://login.microsoftonline.com/ (the
+	// default when empty); the sinks' document names <AuthorityHost>/<TenantID>.
+	AuthorityHost string
+	// MailScope is the client-credentials scope for IMAP/POP/SMTP written to the sinks; empty
+	// means Exchange Online's public-cloud scope. The Graph scope derives from the Graph client.
+	MailScope string
+}
+
+// apply creates, rotates or retires credentials of one secret, holding the application's
+// credential lock so no other change of this process races its addPassword/removePassword.
+func (secretKind) apply(ctx context.Context, e *Engine, c *Change, st *appState) (string, error) {
+	spec, _ := c.Target.Spec.(*SecretSpec)
+	if spec == nil {
+		return "", errors.New("apply secret: the change carries no secret")
+	}
+	objectID := st.objectID
+	if objectID == "" {
+		objectID = spec.ApplicationID
+	}
+	if objectID == "" {
+		return "", errors.New("apply secret: the application's object id is unknown")
+	}
+	unlock := e.locks.Lock(objectID)
+	defer unlock()
+	if c.Action == Delete {
+		for _, id := range spec.Retire {
+			if err := e.removePassword(ctx, objectID, id, st.freshApp); err != nil {
+				return "", fmt.Errorf("retire credential %s: %w", id, err)
+			}
+		}
+		return strings.Join(spec.Retire, ","), nil
+	}
+	return e.rotateSecret(ctx, objectID, st, spec)
+}
+
+// rotateSecret adds a credential, writes it to every sink, verifies it and retires the older
+// ones the plan lists. At every step a consumer reading any sink holds a credential that
+// works: the old ones stay until the new one is everywhere and signs in.
+func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState, spec *SecretSpec) (string, error) {
+	deps := e.Secrets
+	switch {
+	case deps.Sinks == nil || deps.Verify == nil:
+		return "", errors.New("create secret: secret delivery is not configured (Engine.Secrets needs Sinks and Verify)")
+	case deps.TenantID == "":
+		return "", errors.New("create secret: the tenant id for the sinks is unknown (Engine.Secrets.TenantID)")
+	case st.appID == "":
+		return "", errors.New("create secret: the application's appId is unknown")
+	}
+	sinks, err := deps.Sinks(spec.Store)
+	if err != nil {
+		return "", fmt.Errorf("prepare sinks: %w", err)
+	}
+
+	started := e.now().UTC().Truncate(time.Second)
+	name, end := spec.Name, started.Add(spec.Lifetime)
+	pc := models.NewPasswordCredential()
+	pc.SetDisplayName(&name)
+	pc.SetEndDateTime(&end)
+	body := applications.NewItemAddPasswordPostRequestBody()
+	body.SetPasswordCredential(pc)
+	var created models.PasswordCredentialable
+	err = e.retry(ctx, st.freshApp, func(ctx context.Context) error {
+		var err error
+		created, err = e.Graph.Graph.Applications().ByApplicationId(objectID).AddPassword().Post(ctx, body, nil)
+		return err
+	})
+	if err == nil && (created == nil || created.GetKeyId() == nil) {
+		err = errAnswerLost // a success without the credential: its value is lost
+	}
+	if err != nil {
+		return "", e.addPasswordFailed(ctx, objectID, spec, started, err)
+	}
+	keyID := uuidStr(created.GetKeyId())
+	secret := sensitive.New(str(created.GetSecretText()))
+	created.SetSecretText(nil)
+	if secret.IsZero() {
+		err := errors.New("create secret: Graph answered without a secretText")
+		if rerr := e.removePassword(ctx, objectID, keyID, true); rerr != nil {
+			return "", fmt.Errorf("%w; removing the credential failed too, remove keyId %s yourself: %w", err, keyID, rerr)
+		}
+		return "", err
+	}
+
+	cred := sink.Credential{
+		TenantID:    deps.TenantID,
+		ClientID:    st.appID,
+		KeyID:       keyID,
+		DisplayName: name,
+		Secret:      secret,
+		Hint:        str(created.GetHint()),
+		CreatedAt:   started,
+		ExpiresAt:   end,
+		Authority:   strings.TrimSuffix(cmp.Or(deps.AuthorityHost, sink.DefaultAuthorityHost), "/") + "/" + deps.TenantID,
+		GraphScope:  strings.TrimSuffix(e.Graph.BaseURL, "/") + "/.default",
+		MailScope:   deps.MailScope,
+	}
+	if t := created.GetStartDateTime(); t != nil {
+		cred.CreatedAt = t.UTC()
+	}
+	if t := created.GetEndDateTime(); t != nil {
+		cred.ExpiresAt = t.UTC()
+	}
+	if err := sink.WriteAll(ctx, sinks, cred.WithDefaults()); err != nil {
+		return "", scrub(e.deliveryFailed(ctx, objectID, keyID, err), secret)
+	}
+	if err := deps.Verify(ctx, deps.TenantID, st.appID, secret); err != nil {
+		return "", scrub(fmt.Errorf("verify new credential %s: %w; it is in every sink and nothing was retired, run provision rotate again to retire the older credentials once it signs in", keyID, err), secret)
+	}
+	for _, id := range spec.Retire {
+		if err := e.removePassword(ctx, objectID, id, false); err != nil {
+			return "", fmt.Errorf("retire credential %s (the new credential %s is delivered and verified; run provision rotate again to finish): %w", id, keyID, err)
+		}
+	}
+	return keyID, nil
+}
+
+// addPasswordFailed explains a refused addPassword, and cleans up after one whose outcome is
+// unknown (no answer, or a 5xx): the credential may exist, with a value nobody received.
+func (e *Engine) addPasswordFailed(ctx context.Context, objectID string, spec *SecretSpec, started time.Time, err error) error {
+	ge, ok := graph.AsError(err)
+	switch {
+	case ok && ge.Status == http.StatusBadRequest && isLifetimePolicy(ge):
+		return fmt.Errorf("create secret: the tenant's app management policy does not allow a client secret valid for %s; set a lifetime the policy allows in the manifest (Graph said: %s): %w",
+			manifests.Duration(spec.Lifetime), ge.Message, err)
+	case ok && strings.Contains(ge.Message, "size of the object has exceeded its limit"):
+		return fmt.Errorf("create secret: the application holds as many credentials as Entra allows; remove unused ones: %w", err)
+	case ok && ge.Status > 0 && ge.Status < http.StatusInternalServerError:
+		return fmt.Errorf("create secret: %w", err)
+	}
+	orphans, ferr := e.orphans(ctx, objectID, spec, started)
+	if ferr != nil {
+		return fmt.Errorf("create secret: %w; whether Graph created it is unknown and reading the application failed (%v): if a credential named %q appeared, remove it, then run provision rotate --force", err, ferr, spec.Name)
+	}
+	var left []string
+	for _, id := range orphans {
+		if rerr := e.removePassword(ctx, objectID, id, true); rerr != nil {
+			left = append(left, id)
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("create secret: %w; a credential was created whose value was lost and removing it failed: remove keyId %s yourself", err, strings.Join(left, ", "))
+	}
+	return fmt.Errorf("create secret: %w", err)
+}
+
+// isLifetimePolicy reports an addPassword refused by an app management policy
+// (CredentialInvalidLifetimeAsPerAppPolicy: "Credential lifetime exceeds the max value allowed
+// as per assigned policy").
+func isLifetimePolicy(e *graph.Error) bool {
+	text := strings.ToLower(e.Code + " " + e.Message + " " + strings.Join(e.Details, " "))
+	return strings.Contains(text, "asperapppolicy") || (strings.Contains(text, "lifetime") && strings.Contains(text, "policy"))
+}
+
+// orphans lists credentials of spec's name that the plan did not see and that started with or
+// after this attempt: made by an addPassword whose answer was lost. (A minute of slack covers
+// clock skew with the service.)
+func (e *Engine) orphans(ctx context.Context, objectID string, spec *SecretSpec, started time.Time) ([]string, error) {
+	var app models.Applicationable
+	err := e.retry(ctx, false, func(ctx context.Context) error {
+		var err error
+		app, err = e.Graph.Graph.Applications().ByApplicationId(objectID).Get(ctx, &applications.ApplicationItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id", "passwordCredentials"}}})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
+	}
+	var out []string
+	for _, p := range app.GetPasswordCredentials() {
+		id := uuidStr(p.GetKeyId())
+		if str(p.GetDisplayName()) != spec.Name || slices.ContainsFunc(spec.Known, func(k string) bool { return strings.EqualFold(k, id) }) {
+			continue
+		}
+		if s := p.GetStartDateTime(); s != nil && s.Before(started.Add(-time.Minute)) {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// deliveryFailed handles a sink that refused the new credential. If no sink holds it any more
+// (nothing written, or every written one reverted), the credential is removed again and the
+// tenant is as before. If one that cannot be undone holds it (a Key Vault version, a command
+// that ran, a step output), removing it would leave that sink with a dead value, so it is kept:
+// every sink then holds a working credential, the new one or an old one.
+func (e *Engine) deliveryFailed(ctx context.Context, objectID, keyID string, err error) error {
+	var we *sink.WriteError
+	var held []string
+	if errors.As(err, &we) {
+		for _, w := range we.Written {
+			if !slices.Contains(we.Reverted, w) {
+				held = append(held, w)
+			}
+		}
+	}
+	if len(held) > 0 {
+		return fmt.Errorf("deliver new credential %s: %w; %s already hold(s) it and cannot be reverted, so it was kept and nothing was retired: fix %s, then run provision rotate --force to deliver one secret everywhere",
+			keyID, err, strings.Join(held, ", "), we.Sink)
+	}
+	if rerr := e.removePassword(ctx, objectID, keyID, true); rerr != nil {
+		return fmt.Errorf("deliver new credential: %w; removing it again failed too, remove credential keyId %s yourself: %w", err, keyID, rerr)
+	}
+	return fmt.Errorf("deliver new credential: %w; the new credential was removed again and the existing ones are unchanged", err)
+}
+
+// removePassword removes one credential; one already gone is success. Right after its
+// addPassword (fresh), "not found" is replication lag and is retried, bounded, first.
+func (e *Engine) removePassword(ctx context.Context, objectID, keyID string, fresh bool) error {
+	id, err := uuid.Parse(keyID)
+	if err != nil {
+		return fmt.Errorf("remove credential: keyId %q: %w", keyID, err)
+	}
+	body := applications.NewItemRemovePasswordPostRequestBody()
+	body.SetKeyId(&id)
+	err = e.Graph.Retry(ctx, func(ctx context.Context) error {
+		return e.Graph.Graph.Applications().ByApplicationId(objectID).RemovePassword().Post(ctx, body, nil)
+	}, func(err error) bool { return fresh && (graph.IsReplicationLag(err) || graph.IsPasswordNotFound(err)) })
+	if err == nil || graph.IsPasswordNotFound(err) {
+		return nil
+	}
+	return fmt.Errorf("remove credential: %w", graph.Wrap(err))
+}
+
+// scrub replaces err by its text with value masked, in the unlikely case a dependency echoed
+// it; otherwise err is returned unchanged (and keeps its chain).
+func scrub(err error, value sensitive.String) error {
+	if err == nil || value.IsZero() || !strings.Contains(err.Error(), value.Reveal()) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), value.Reveal(), sensitive.Mask))
+}

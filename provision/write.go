@@ -1,0 +1,65 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/provisionhq/provision/provision/graph"
+)
+
+// errAnswerLost marks a write that Graph answered with success but without the object it
+// made (an empty body): whether, and which, object exists is for a read to say.
+var errAnswerLost = errors.New("Graph answered the write without the object")
+
+// errNotVisible marks a read of an object Graph said exists that answered without it; it
+// counts as replication lag (a 404).
+var errNotVisible = &graph.Error{Status: 404, Code: "Request_ResourceNotFound", Message: "the object is not readable yet"}
+
+// outcomeUnknown reports whether a failed write may nonetheless have been carried out: a
+// server error, a success without the object, or no answer at all (a connection that broke
+// or timed out once the request was sent). It is not a refusal: the write is looked up or
+// sent again, never reported as failed on this alone.
+func outcomeUnknown(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, errAnswerLost) {
+		return true
+	}
+	if e, ok := graph.AsError(err); ok {
+		return e.Status >= 500
+	}
+	return true
+}
+
+// createAttempts bounds the sends of a create whose outcome stayed unknown.
+const createAttempts = 4
+
+// create sends a create that the directory refuses to repeat (a service principal per appId,
+// a grant per client and resource, an app role assignment per principal, role and resource):
+// when the outcome of a send is unknown (a 5xx, a lost answer) it is sent again, and the
+// answer "already exists" then says the first send did land, for the caller to look up and
+// reconcile. Replication lag behind an object created moments ago (fresh) is ridden out as
+// by retry.
+func (e *Engine) create(ctx context.Context, fresh bool, post func(context.Context) error) error {
+	unknown := 0
+	err := e.Graph.Retry(ctx, post, func(err error) bool {
+		if outcomeUnknown(err) && unknown < createAttempts-1 {
+			unknown++
+			return true
+		}
+		return fresh && graph.IsReplicationLag(err)
+	})
+	if errors.Is(err, errAnswerLost) {
+		// Sent again and again without ever an object: the object may exist; the caller's
+		// lookup (IsAlreadyExists) decides.
+		return &graph.Error{Status: 409, Code: "Request_MultipleObjectsWithSameKeyValue", Message: errAnswerLost.Error()}
+	}
+	return graph.Wrap(err)
+}
+
+// visibleWithin is how long a read looks for an object whose create may have happened (its
+// answer lost) before concluding it did not: longer than the replication a real directory
+// shows on a slow day.
+const visibleWithin = 30 * time.Second
