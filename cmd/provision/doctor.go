@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision/provision/doctor"
+	"github.com/provisionhq/provision/provision/rights"
 )
 
 func newDoctorCmd(f *factory, g *globalOptions) *cobra.Command {
@@ -38,7 +39,7 @@ type doctorJSON struct {
 }
 
 func runDoctor(ctx context.Context, f *factory, g *globalOptions, args []string) error {
-	need := doctor.Everything()
+	need := rights.Everything()
 	tenant := ""
 	if len(args) == 1 {
 		docs, diags, err := loadManifests(f, args)
@@ -60,7 +61,7 @@ func runDoctor(ctx context.Context, f *factory, g *globalOptions, args []string)
 	if err != nil {
 		return err
 	}
-	rep := doctor.Check(signed.Held, doctor.Steps(need))
+	rep := doctor.Check(signed.Held, rights.Steps(need))
 	if g.output == "json" {
 		enc := json.NewEncoder(f.out)
 		enc.SetIndent("", "  ")

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/provisionhq/provision/provision/doctor"
+	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant"
 )
 
@@ -69,7 +69,7 @@ func TestDoctorJSON(t *testing.T) {
 	if err := json.Unmarshal(c.stdout.Bytes(), &out); err != nil {
 		t.Fatalf("doctor -o json is not JSON: %v\n%s", err, c.stdout.String())
 	}
-	want := []doctor.Right{{Kind: doctor.GraphPermission, Name: "User.Read.All"}}
+	want := []rights.Right{{Kind: rights.GraphPermission, Name: "User.Read.All"}}
 	if len(out.Report.Fixes) != 1 || out.Report.Fixes[0] != want[0] || out.FormatVersion == "" || !out.SignedIn.Held.AppOnly {
 		t.Errorf("doctor -o json = %+v, want the fix %v", out, want)
 	}

@@ -6,73 +6,74 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/rights"
 )
 
 func TestCheck(t *testing.T) {
-	everything := Steps(Everything())
+	everything := rights.Steps(rights.Everything())
 	for _, tc := range []struct {
 		reason    string
 		held      Held
-		need      Need
-		wantFixes []Right
+		need      rights.Need
+		wantFixes []rights.Right
 	}{
 		{
 			reason:    "an application with nothing needs the least-privileged grant of each step, the broader ones absorbing the narrower",
 			held:      Held{AppOnly: true},
-			need:      Everything(),
-			wantFixes: []Right{perm("Application.ReadWrite.All"), perm("DelegatedPermissionGrant.ReadWrite.All"), perm("AppRoleAssignment.ReadWrite.All"), perm("User.Read.All"), perm("Group.Read.All"), exoPerm("Exchange.ManageAsApp"), role(RoleExchangeRecipientAdmin)},
+			need:      rights.Everything(),
+			wantFixes: []rights.Right{perm("Application.ReadWrite.All"), perm("DelegatedPermissionGrant.ReadWrite.All"), perm("AppRoleAssignment.ReadWrite.All"), perm("User.Read.All"), perm("Group.Read.All"), exoPerm("Exchange.ManageAsApp"), role(rights.RoleExchangeRecipientAdmin)},
 		},
 		{
 			reason:    "a read-only run (no consent, assignments or Send-As) of an identity with nothing",
 			held:      Held{AppOnly: true},
-			need:      Need{},
-			wantFixes: []Right{perm("DelegatedPermissionGrant.Read.All"), perm("Application.ReadWrite.All")},
+			need:      rights.Need{},
+			wantFixes: []rights.Right{perm("DelegatedPermissionGrant.Read.All"), perm("Application.ReadWrite.All")},
 		},
 		{
 			reason: "Application.ReadWrite.OwnedBy is accepted (for owned applications) and Directory.Read.All covers every read",
 			held:   Held{AppOnly: true, Graph: []string{"Application.ReadWrite.OwnedBy", "Directory.Read.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"}},
-			need:   Need{DelegatedConsent: true, ApplicationConsent: true, Assignments: true, Users: true, Groups: true},
+			need:   rights.Need{DelegatedConsent: true, ApplicationConsent: true, Assignments: true, Users: true, Groups: true},
 		},
 		{
 			reason:    "Exchange Online's application permissions do not need Privileged Role Administrator: a Cloud Application Administrator user may consent them",
-			held:      Held{Graph: []string{"Directory.AccessAsUser.All"}, Roles: []string{RoleCloudApplicationAdmin}},
-			need:      Need{DelegatedConsent: true, ApplicationConsent: true},
+			held:      Held{Graph: []string{"Directory.AccessAsUser.All"}, Roles: []string{rights.RoleCloudApplicationAdmin}},
+			need:      rights.Need{DelegatedConsent: true, ApplicationConsent: true},
 			wantFixes: nil,
 		},
 		{
 			reason:    "Microsoft Graph's application permissions need Privileged Role Administrator for a user",
-			held:      Held{Graph: []string{"Directory.AccessAsUser.All"}, Roles: []string{RoleCloudApplicationAdmin}},
-			need:      Need{ApplicationConsent: true, GraphAppRoles: true},
-			wantFixes: []Right{role(RolePrivilegedRoleAdmin)},
+			held:      Held{Graph: []string{"Directory.AccessAsUser.All"}, Roles: []string{rights.RoleCloudApplicationAdmin}},
+			need:      rights.Need{ApplicationConsent: true, GraphAppRoles: true},
+			wantFixes: []rights.Right{role(rights.RolePrivilegedRoleAdmin)},
 		},
 		{
 			reason:    "a user whose token lacks a scope for writing applications is told which scope",
-			held:      Held{Graph: []string{"User.Read"}, Roles: []string{RoleApplicationAdmin}},
-			need:      Need{},
-			wantFixes: []Right{perm("DelegatedPermissionGrant.Read.All"), perm("Application.ReadWrite.All")},
+			held:      Held{Graph: []string{"User.Read"}, Roles: []string{rights.RoleApplicationAdmin}},
+			need:      rights.Need{},
+			wantFixes: []rights.Right{perm("DelegatedPermissionGrant.Read.All"), perm("Application.ReadWrite.All")},
 		},
 		{
 			reason: "Exchange Administrator serves Send-As as well as Exchange Recipient Administrator",
-			held:   Held{AppOnly: true, Graph: []string{"Application.ReadWrite.All", "DelegatedPermissionGrant.Read.All", "User.Read.All", "Group.Read.All"}, Exchange: []string{"Exchange.ManageAsApp"}, Roles: []string{RoleExchangeAdmin}},
-			need:   Need{SendAs: true, Users: true, Groups: true},
+			held:   Held{AppOnly: true, Graph: []string{"Application.ReadWrite.All", "DelegatedPermissionGrant.Read.All", "User.Read.All", "Group.Read.All"}, Exchange: []string{"Exchange.ManageAsApp"}, Roles: []string{rights.RoleExchangeAdmin}},
+			need:   rights.Need{SendAs: true, Users: true, Groups: true},
 		},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
-			rep := Check(tc.held, Steps(tc.need))
+			rep := Check(tc.held, rights.Steps(tc.need))
 			want := tc.wantFixes
 			if want == nil {
-				want = []Right{}
+				want = []rights.Right{}
 			}
 			if diff := cmp.Diff(want, rep.Fixes); diff != "" {
 				t.Errorf("fixes -want +got:\n%s", diff)
 			}
-			if again := Check(tc.held.with(rep.Fixes), Steps(tc.need)); !again.OK() {
+			if again := Check(tc.held.with(rep.Fixes), rights.Steps(tc.need)); !again.OK() {
 				t.Errorf("granting the fixes leaves %v", again.Fixes)
 			}
 		})
 	}
 	if len(everything) != 9 {
-		t.Errorf("Steps(Everything()) has %d steps, want all 9", len(everything))
+		t.Errorf("Steps(rights.Everything()) has %d steps, want all 9", len(everything))
 	}
 }
 
@@ -85,15 +86,15 @@ func TestNeedOf(t *testing.T) {
 	for _, tc := range []struct {
 		reason string
 		docs   []*manifests.Document
-		want   Need
+		want   rights.Need
 	}{
-		{reason: "a bare application reads and writes only", docs: doc(func(*manifests.Document) {}), want: Need{}},
+		{reason: "a bare application reads and writes only", docs: doc(func(*manifests.Document) {}), want: rights.Need{}},
 		{
 			reason: "permissions without adminConsent grant nothing",
 			docs: doc(func(d *manifests.Document) {
 				d.Application.Permissions = []manifests.Permission{{API: "Microsoft Graph", Delegated: []string{"User.Read"}, Application: []string{"User.Read.All"}}}
 			}),
-			want: Need{},
+			want: rights.Need{},
 		},
 		{
 			reason: "adminConsent with Graph application permissions",
@@ -101,7 +102,7 @@ func TestNeedOf(t *testing.T) {
 				d.Application.AdminConsent = true
 				d.Application.Permissions = []manifests.Permission{{API: "Microsoft Graph", Delegated: []string{"User.Read"}, Application: []string{"User.Read.All"}}}
 			}),
-			want: Need{DelegatedConsent: true, ApplicationConsent: true, GraphAppRoles: true},
+			want: rights.Need{DelegatedConsent: true, ApplicationConsent: true, GraphAppRoles: true},
 		},
 		{
 			reason: "assignments with users only, and Send-As, which looks trustees up as users and groups",
@@ -109,7 +110,7 @@ func TestNeedOf(t *testing.T) {
 				d.Application.Assignments = &manifests.Assignments{Users: []string{"a@b.c"}}
 				d.SendAs = []manifests.SendAs{{Mailbox: "a@b.c", Trustees: []string{"d@b.c"}}}
 			}),
-			want: Need{Assignments: true, Users: true, Groups: true, SendAs: true},
+			want: rights.Need{Assignments: true, Users: true, Groups: true, SendAs: true},
 		},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
@@ -123,7 +124,7 @@ func TestNeedOf(t *testing.T) {
 func TestWarnings(t *testing.T) {
 	s := SignedIn{Held: Held{AppOnly: true, Graph: []string{"Application.ReadWrite.All"}}}
 	s.Identity.AppID = "7d1f5a2c-3b4e-4f60-9a8b-0c1d2e3f4a5b"
-	got := Warnings(s, Check(s.Held, Steps(Need{DelegatedConsent: true})))
+	got := Warnings(s, Check(s.Held, rights.Steps(rights.Need{DelegatedConsent: true})))
 	want := []string{
 		"the signed-in identity 7d1f5a2c-3b4e-4f60-9a8b-0c1d2e3f4a5b cannot read the application's delegated permission grants: missing: grant DelegatedPermissionGrant.ReadWrite.All (provision doctor explains)",
 		"the signed-in identity 7d1f5a2c-3b4e-4f60-9a8b-0c1d2e3f4a5b cannot grant admin consent to delegated permissions: missing: grant DelegatedPermissionGrant.ReadWrite.All (provision doctor explains)",
@@ -139,3 +140,8 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("warnings -want +got:\n%s", diff)
 	}
 }
+
+func exoPerm(name string) rights.Right {
+	return rights.Right{Kind: rights.ExchangePermission, Name: name}
+}
+func role(name string) rights.Right { return rights.Right{Kind: rights.DirectoryRole, Name: name} }

@@ -12,6 +12,7 @@ import (
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/doctor"
 	"github.com/provisionhq/provision/provision/exchange"
+	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
@@ -49,8 +50,8 @@ func openfire(t *testing.T) []*manifests.Document {
 }
 
 // failing lists the steps a report says cannot be performed.
-func failing(r doctor.Report) []doctor.StepID {
-	var out []doctor.StepID
+func failing(r doctor.Report) []rights.StepID {
+	var out []rights.StepID
 	for _, s := range r.Steps {
 		if !s.OK {
 			out = append(out, s.Step.ID)
@@ -64,58 +65,58 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 	for _, tc := range []struct {
 		reason      string
 		revoke      string
-		wantFailing []doctor.StepID
-		wantFixes   []doctor.Right
+		wantFailing []rights.StepID
+		wantFixes   []rights.Right
 		planFails   bool // the reads of plan need the right too
 	}{
-		{reason: "the simulator's operator holds every right openfire.yaml needs", wantFixes: []doctor.Right{}},
+		{reason: "the simulator's operator holds every right openfire.yaml needs", wantFixes: []rights.Right{}},
 		{
 			reason: "without Application.ReadWrite.All the application can be neither read nor written; " +
 				"the fix is the one grant that does both, not Application.Read.All as well",
 			revoke:      "Application.ReadWrite.All",
-			wantFailing: []doctor.StepID{doctor.StepReadApplications, doctor.StepWriteApplication},
-			wantFixes:   []doctor.Right{{Kind: doctor.GraphPermission, Name: "Application.ReadWrite.All"}},
+			wantFailing: []rights.StepID{rights.StepReadApplications, rights.StepWriteApplication},
+			wantFixes:   []rights.Right{{Kind: rights.GraphPermission, Name: "Application.ReadWrite.All"}},
 			planFails:   true,
 		},
 		{
 			reason:      "without AppRoleAssignment.ReadWrite.All neither application consent nor assignments can be granted",
 			revoke:      "AppRoleAssignment.ReadWrite.All",
-			wantFailing: []doctor.StepID{doctor.StepGrantApplication, doctor.StepAssign},
-			wantFixes:   []doctor.Right{{Kind: doctor.GraphPermission, Name: "AppRoleAssignment.ReadWrite.All"}},
+			wantFailing: []rights.StepID{rights.StepGrantApplication, rights.StepAssign},
+			wantFixes:   []rights.Right{{Kind: rights.GraphPermission, Name: "AppRoleAssignment.ReadWrite.All"}},
 		},
 		{
 			reason:      "without DelegatedPermissionGrant.ReadWrite.All grants can be neither read nor written",
 			revoke:      "DelegatedPermissionGrant.ReadWrite.All",
-			wantFailing: []doctor.StepID{doctor.StepReadConsent, doctor.StepGrantDelegated},
-			wantFixes:   []doctor.Right{{Kind: doctor.GraphPermission, Name: "DelegatedPermissionGrant.ReadWrite.All"}},
+			wantFailing: []rights.StepID{rights.StepReadConsent, rights.StepGrantDelegated},
+			wantFixes:   []rights.Right{{Kind: rights.GraphPermission, Name: "DelegatedPermissionGrant.ReadWrite.All"}},
 			planFails:   true,
 		},
 		{
 			reason:      "without User.Read.All the users of assignments and Send-As cannot be looked up",
 			revoke:      "User.Read.All",
-			wantFailing: []doctor.StepID{doctor.StepReadUsers},
-			wantFixes:   []doctor.Right{{Kind: doctor.GraphPermission, Name: "User.Read.All"}},
+			wantFailing: []rights.StepID{rights.StepReadUsers},
+			wantFixes:   []rights.Right{{Kind: rights.GraphPermission, Name: "User.Read.All"}},
 			planFails:   true,
 		},
 		{
 			reason:      "without Group.Read.All Send-As trustees cannot be looked up as groups",
 			revoke:      "Group.Read.All",
-			wantFailing: []doctor.StepID{doctor.StepReadGroups},
-			wantFixes:   []doctor.Right{{Kind: doctor.GraphPermission, Name: "Group.Read.All"}},
+			wantFailing: []rights.StepID{rights.StepReadGroups},
+			wantFixes:   []rights.Right{{Kind: rights.GraphPermission, Name: "Group.Read.All"}},
 			planFails:   true,
 		},
 		{
 			reason:      "without Exchange.ManageAsApp the Exchange admin API refuses Send-As",
 			revoke:      "Exchange.ManageAsApp",
-			wantFailing: []doctor.StepID{doctor.StepSendAs},
-			wantFixes:   []doctor.Right{{Kind: doctor.ExchangePermission, Name: "Exchange.ManageAsApp"}},
+			wantFailing: []rights.StepID{rights.StepSendAs},
+			wantFixes:   []rights.Right{{Kind: rights.ExchangePermission, Name: "Exchange.ManageAsApp"}},
 			planFails:   true,
 		},
 		{
 			reason:      "without an Exchange role the permission alone is not enough",
 			revoke:      "Exchange Recipient Administrator",
-			wantFailing: []doctor.StepID{doctor.StepSendAs},
-			wantFixes:   []doctor.Right{{Kind: doctor.DirectoryRole, Name: doctor.RoleExchangeRecipientAdmin}},
+			wantFailing: []rights.StepID{rights.StepSendAs},
+			wantFixes:   []rights.Right{{Kind: rights.DirectoryRole, Name: rights.RoleExchangeRecipientAdmin}},
 			planFails:   true,
 		},
 	} {
@@ -134,7 +135,7 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 			if !signed.Held.AppOnly || signed.Identity.TenantID != s.Tenant.TenantID() {
 				t.Errorf("identity = %+v, want the app-only operator of tenant %s", signed.Identity, s.Tenant.TenantID())
 			}
-			rep := doctor.Check(signed.Held, doctor.Steps(doctor.NeedOf(docs)))
+			rep := doctor.Check(signed.Held, rights.Steps(doctor.NeedOf(docs)))
 			if diff := cmp.Diff(tc.wantFailing, failing(rep)); diff != "" {
 				t.Errorf("failing steps -want +got:\n%s", diff)
 			}
@@ -156,7 +157,7 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if again := doctor.Check(inspect(t, s).Held, doctor.Steps(doctor.NeedOf(docs))); !again.OK() {
+			if again := doctor.Check(inspect(t, s).Held, rights.Steps(doctor.NeedOf(docs))); !again.OK() {
 				t.Errorf("after granting %v doctor still finds %v", rep.Fixes, failing(again))
 			}
 			if err := plan(t, s, docs); err != nil {

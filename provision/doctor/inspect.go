@@ -12,6 +12,7 @@ import (
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/credential"
+	"github.com/provisionhq/provision/provision/rights"
 )
 
 // SignedIn is who a credential signs in as and what it holds.
@@ -55,7 +56,7 @@ func Inspect(ctx context.Context, cred azcore.TokenCredential, graphScope, excha
 	}
 	s.Held.Exchange = slices.Clone(exoID.Roles)
 	for _, w := range exoID.DirectoryRoles {
-		if name := RoleName(w); !slices.Contains(s.Held.Roles, name) {
+		if name := rights.RoleName(w); !slices.Contains(s.Held.Roles, name) {
 			s.Held.Roles = append(s.Held.Roles, name)
 		}
 	}
@@ -72,7 +73,7 @@ func heldFrom(id credential.Identity) Held {
 		h.Graph = slices.Clone(id.Scopes)
 	}
 	for _, w := range id.DirectoryRoles {
-		h.Roles = append(h.Roles, RoleName(w))
+		h.Roles = append(h.Roles, rights.RoleName(w))
 	}
 	slices.Sort(h.Graph)
 	slices.Sort(h.Roles)
@@ -80,8 +81,8 @@ func heldFrom(id credential.Identity) Held {
 }
 
 // NeedOf says which parts of a run the documents use.
-func NeedOf(docs []*manifests.Document) Need {
-	var n Need
+func NeedOf(docs []*manifests.Document) rights.Need {
+	var n rights.Need
 	for _, d := range docs {
 		a := d.Application
 		for _, p := range a.Permissions {
@@ -129,7 +130,7 @@ func Warnings(s SignedIn, r Report) []provision.Warning {
 	return out
 }
 
-// WarningRights is the Kind of a plan warning about a right the signed-in identity lacks.
+// WarningRights is the rights.Kind of a plan warning about a right the signed-in identity lacks.
 const WarningRights = "rights"
 
 // Preflight is doctor's check as plan runs it: the warnings for the steps the documents need
@@ -146,5 +147,5 @@ func Preflight(ctx context.Context, cred azcore.TokenCredential, graphScope, exc
 	if err != nil {
 		return nil, fmt.Errorf("check the signed-in identity's rights: %w", err)
 	}
-	return Warnings(s, Check(s.Held, Steps(need))), nil
+	return Warnings(s, Check(s.Held, rights.Steps(need))), nil
 }

@@ -1,7 +1,7 @@
 // Package rights is the one table of what each step of a provision run needs: the Microsoft
 // Graph permissions, Exchange Online permissions and Entra roles that allow it, least
 // privileged first. doctor checks a signed-in identity against it before a run, and
-// graph.ExplainDenied cites it when Graph refuses a step during one, so the two cannot
+// ExplainDenied cites it when Graph refuses a step during one, so the two cannot
 // disagree. (The simulated tenant's enforcement, simtenant/auth.go, is a model of Microsoft's
 // side and is kept apart on purpose.)
 package rights
@@ -137,7 +137,7 @@ type Need struct {
 }
 
 // Everything is the Need of a run that uses every feature: doctor without a manifest, and
-// graph.ExplainDenied, which does not know the manifests.
+// ExplainDenied, which does not know the manifests.
 func Everything() Need {
 	return Need{DelegatedConsent: true, ApplicationConsent: true, GraphAppRoles: true, Assignments: true, Users: true, Groups: true, SendAs: true}
 }
