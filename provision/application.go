@@ -81,8 +81,8 @@ const (
 	AccessRole  = "Role"
 )
 
-// ApplicationSpec holds the application properties to write; a nil field is left unchanged.
-type ApplicationSpec struct {
+// applicationSpec holds the application properties to write; a nil field is left unchanged.
+type applicationSpec struct {
 	DisplayName            string
 	UniqueName             string
 	SignInAudience         string
@@ -276,7 +276,7 @@ func (applicationKind) plan(d *docPlan) {
 func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resources []ResourceServicePrincipal) *Change {
 	rra := desiredAccess(apis)
 	if app == nil {
-		spec := &ApplicationSpec{
+		spec := &applicationSpec{
 			DisplayName:    want.Name,
 			UniqueName:     want.UniqueName,
 			SignInAudience: want.SignInAudience,
@@ -313,7 +313,7 @@ func planApplication(want Desired, app *ObservedApp, apis []resolvedAPI, resourc
 		}
 	}
 
-	spec := &ApplicationSpec{}
+	spec := &applicationSpec{}
 	var attrs []AttrChange
 	if app.DisplayName != want.Name {
 		spec.DisplayName = want.Name
@@ -361,7 +361,7 @@ type platform struct {
 	name   string
 	want   *[]string
 	have   []string
-	assign func(*ApplicationSpec, *[]string)
+	assign func(*applicationSpec, *[]string)
 }
 
 // platforms lists the three redirect URI platforms of want against app (which may be nil).
@@ -376,9 +376,9 @@ func platforms(want Desired, app *ObservedApp) []platform {
 		app = &ObservedApp{}
 	}
 	return []platform{
-		{"web", ptr(want.Web), app.Web, func(s *ApplicationSpec, v *[]string) { s.Web = v }},
-		{"spa", ptr(want.SPA), app.SPA, func(s *ApplicationSpec, v *[]string) { s.SPA = v }},
-		{"publicClient", ptr(want.PublicClient), app.PublicClient, func(s *ApplicationSpec, v *[]string) { s.PublicClient = v }},
+		{"web", ptr(want.Web), app.Web, func(s *applicationSpec, v *[]string) { s.Web = v }},
+		{"spa", ptr(want.SPA), app.SPA, func(s *applicationSpec, v *[]string) { s.SPA = v }},
+		{"publicClient", ptr(want.PublicClient), app.PublicClient, func(s *applicationSpec, v *[]string) { s.PublicClient = v }},
 	}
 }
 
@@ -484,7 +484,7 @@ func accessAttrs(have, want []RequiredResourceAccess, resources []ResourceServic
 }
 
 // applicationBody builds the request body of an application create or update.
-func applicationBody(s *ApplicationSpec) (models.Applicationable, error) {
+func applicationBody(s *applicationSpec) (models.Applicationable, error) {
 	body := models.NewApplication()
 	if s.DisplayName != "" {
 		body.SetDisplayName(&s.DisplayName)
@@ -536,7 +536,7 @@ func applicationBody(s *ApplicationSpec) (models.Applicationable, error) {
 
 // apply creates, updates or adopts the registration.
 func (applicationKind) apply(ctx context.Context, e *Engine, c *Change, st *appState) (string, error) {
-	spec, ok := c.Target.Spec.(*ApplicationSpec)
+	spec, ok := c.Target.Spec.(*applicationSpec)
 	if !ok {
 		return "", errors.New("apply application: the change carries no application")
 	}

@@ -1,9 +1,3 @@
-// Package provision is the engine: it observes a tenant, plans the changes that bring it to
-// what the manifests describe (a pure function, no I/O), and applies them in dependency order.
-//
-// The plan is one data structure, a sorted list of Change, that both renderers (text and
-// JSON) and Apply read; nothing else is carried between planning and applying, so what a
-// user approved is what runs.
 package provision
 
 import (
@@ -190,6 +184,6 @@ type Target struct {
 	// client of its grants and the principal of its app role assignments.
 	ServicePrincipalID string
 	// Spec is the kind's own part: the request body to write, the objects it names. Each
-	// kind plans and applies its own spec type (an *ApplicationSpec, a *SecretSpec, ...).
+	// kind plans and applies its own spec type (an *applicationSpec, a *SecretSpec, ...).
 	Spec any
 }
