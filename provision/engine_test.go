@@ -14,7 +14,10 @@ import (
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/anyhost"
+	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 	"github.com/provisionhq/provision/provision/sink"
 	"github.com/provisionhq/provision/provision/verify"
 )
@@ -38,12 +41,17 @@ func newFixtureWith(tb testing.TB, opts simtenant.Options) *fixture {
 	tb.Helper()
 	sim := simtest.Start(tb, simtest.TenantOptions(opts))
 	dir := tb.TempDir()
+	// A fake Key Vault reached under any vault's host name, for the manifests that store
+	// their secret in one.
+	_, vaultClient := anyhost.Serve(tb, keyvaultsim.New(keyvaultsim.Options{Clock: sim.Clock}).Handler())
 	engine := &provision.Engine{
 		Graph:    sim.Graph,
 		Exchange: sim.Exchange,
 		Secrets: provision.SecretDeps{
 			Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
-				return sink.FromStore(store, sink.Deps{BaseDir: dir, Getenv: func(string) string { return "" }})
+				return sink.FromStore(store, sink.Deps{BaseDir: dir, Getenv: func(string) string { return "" },
+					KeyVaultCredential: &fixedtoken.Credential{Token: "vault-token"}, // the fake vault accepts any
+					KeyVault:           sink.KeyVaultOptions{Transport: vaultClient}})
 			},
 			Verify:        verify.ClientSecret{AuthorityHost: sim.Server.URL, Scope: sim.Server.URL + "/.default", Transport: sim.HTTPClient, Clock: sim.Clock}.Verify,
 			TenantID:      sim.TenantID,
