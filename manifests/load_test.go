@@ -154,6 +154,19 @@ func TestParseValid(t *testing.T) {
 				SendAs:      []SendAs{{Mailbox: "m@contoso.com", Trustees: []string{"a@contoso.com"}}},
 			}},
 		},
+		"Mailboxes": {
+			reason: "each mailbox setting decodes; smtpAuth left out is empty (left alone), appAccess from a variable is typed",
+			yaml:   "apiVersion: provision/v1\napplication: {name: A}\nmailboxes:\n  - address: admin@contoso.com\n    smtpAuth: enabled\n    appAccess: ${APP_ACCESS:-true}\n  - address: other@contoso.com\n    smtpAuth: organization\n  - address: third@contoso.com\n    appAccess: false\n",
+			want: []*Document{{
+				APIVersion:  APIVersion,
+				Application: Application{Name: "A"},
+				Mailboxes: []Mailbox{
+					{Address: "admin@contoso.com", SMTPAuth: SMTPAuthEnabled, AppAccess: true},
+					{Address: "other@contoso.com", SMTPAuth: SMTPAuthOrganization},
+					{Address: "third@contoso.com"},
+				},
+			}},
+		},
 		"PointersAndFalse": {
 			reason: "required: false and keepPrevious: 0 are kept apart from 'not written'",
 			yaml:   "apiVersion: provision/v1\napplication:\n  name: A\n  assignments: {required: false}\n  secrets: [{name: s, keepPrevious: 0, store: {file: f}}]\n",
@@ -244,6 +257,10 @@ sendAs:
   - mailbox: jm@contoso.com
     trustees:
       - jo@contoso.com
+mailboxes:
+  - address: admin@contoso.com
+    smtpAuth: enabled
+    appAccess: true
 `
 	docs, diags := Parse("m.yaml", []byte(src), noEnv)
 	if len(diags) != 0 || len(docs) != 1 {
@@ -263,11 +280,16 @@ sendAs:
 		"application.permissions[0].delegated":    at(8, 18),
 		"application.permissions[0].delegated[0]": at(8, 19),
 		"application.permissions[0].delegated[1]": at(8, 30),
-		"sendAs":                at(10, 3),
-		"sendAs[0]":             at(10, 5),
-		"sendAs[0].mailbox":     at(10, 14),
-		"sendAs[0].trustees":    at(12, 7),
-		"sendAs[0].trustees[0]": at(12, 9),
+		"sendAs":                 at(10, 3),
+		"sendAs[0]":              at(10, 5),
+		"sendAs[0].mailbox":      at(10, 14),
+		"sendAs[0].trustees":     at(12, 7),
+		"sendAs[0].trustees[0]":  at(12, 9),
+		"mailboxes":              at(14, 3),
+		"mailboxes[0]":           at(14, 5),
+		"mailboxes[0].address":   at(14, 14),
+		"mailboxes[0].smtpAuth":  at(15, 15),
+		"mailboxes[0].appAccess": at(16, 16),
 	}
 	doc := docs[0]
 	if diff := cmp.Diff(want, doc.Source.Positions); diff != "" {
