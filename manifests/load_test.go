@@ -44,18 +44,21 @@ func TestLoadExamples(t *testing.T) {
 // the application the procedure builds by hand.
 func TestLoadOpenFire(t *testing.T) {
 	cases := map[string]struct {
-		reason  string
-		env     map[string]string
-		wantWeb string
+		reason    string
+		env       map[string]string
+		wantWeb   string
+		wantCreds string
 	}{
 		"Default": {
-			reason:  "with OPENFIRE_BASE_URL unset the documentation's base is used",
-			wantWeb: "https://mabase.openfire.fr/microsoft_outlook/confirm",
+			reason:    "with OPENFIRE_BASE_URL unset the documentation's base is used, and the credentials go outside the working directory",
+			wantWeb:   "https://mabase.openfire.fr/microsoft_outlook/confirm",
+			wantCreds: "../openfire-credentials.json",
 		},
 		"FromEnvironment": {
-			reason:  "OPENFIRE_BASE_URL points the redirect URI at the customer's base",
-			env:     map[string]string{"OPENFIRE_BASE_URL": "https://acme.openfire.fr"},
-			wantWeb: "https://acme.openfire.fr/microsoft_outlook/confirm",
+			reason:    "OPENFIRE_BASE_URL points the redirect URI at the customer's base, OPENFIRE_CREDENTIALS_FILE the credentials where they belong",
+			env:       map[string]string{"OPENFIRE_BASE_URL": "https://acme.openfire.fr", "OPENFIRE_CREDENTIALS_FILE": "/etc/openfire/credentials.json"},
+			wantWeb:   "https://acme.openfire.fr/microsoft_outlook/confirm",
+			wantCreds: "/etc/openfire/credentials.json",
 		},
 	}
 	for name, tc := range cases {
@@ -74,7 +77,7 @@ func TestLoadOpenFire(t *testing.T) {
 					RedirectURIs: RedirectURIs{Web: []string{tc.wantWeb}},
 					Permissions: []Permission{
 						{API: "Microsoft Graph", Delegated: []string{"User.Read", "User.Read.All", "Mail.Send", "Mail.Send.Shared", "Mail.ReadWrite", "offline_access", "SMTP.Send", "POP.AccessAsUser.All", "IMAP.AccessAsUser.All"}},
-						{API: "Office 365 Exchange Online", Application: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp"}},
+						{API: "Office 365 Exchange Online", Delegated: []string{"IMAP.AccessAsUser.All", "POP.AccessAsUser.All", "SMTP.Send"}, Application: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp"}},
 					},
 					AdminConsent: true,
 					Secrets: []Secret{{
@@ -82,7 +85,7 @@ func TestLoadOpenFire(t *testing.T) {
 						Lifetime:     MaxLifetime,
 						RotateBefore: Duration(30 * 24 * 3600 * 1e9),
 						KeepPrevious: ptr(1),
-						Store:        SecretStore{File: "./openfire-credentials.json"},
+						Store:        SecretStore{File: tc.wantCreds},
 					}},
 					Assignments: &Assignments{Users: []string{"jm@office.openfire.pro", "jojo@office.openfire.pro"}},
 				},

@@ -26,7 +26,7 @@ func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
 	if code := c.run(t, "plan", "--detailed-exitcode", "--simulate="+state, manifest); code != exitChangesPending {
 		t.Fatalf("first plan: exit %d, want %d; stderr:\n%s", code, exitChangesPending, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Plan: 10 to add, 0 to change, 0 to destroy.") {
+	if !strings.Contains(c.stdout.String(), "Plan: 11 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("first plan does not add 10 objects:\n%s", c.stdout.String())
 	}
 
@@ -38,10 +38,15 @@ func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
 	if code := c.run(t, "apply", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
 		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Apply complete: 10 applied, 0 failed, 0 skipped.") {
+	if !strings.Contains(c.stdout.String(), "Apply complete: 11 applied, 0 failed, 0 skipped.") {
 		t.Errorf("apply summary missing:\n%s", c.stdout.String())
 	}
-	creds, err := os.ReadFile(filepath.Join(work, "openfire-credentials.json"))
+	// The example's default keeps the secret out of the directory provision runs in (a clone's
+	// work tree): it lands one level up.
+	if _, err := os.Stat(filepath.Join(work, "openfire-credentials.json")); err == nil {
+		t.Error("the credentials file was written into the working directory")
+	}
+	creds, err := os.ReadFile(filepath.Join(filepath.Dir(work), "openfire-credentials.json"))
 	if err != nil {
 		t.Fatalf("the secret's file sink was not written: %v", err)
 	}
@@ -192,7 +197,7 @@ func TestPlanSeveralFiles(t *testing.T) {
 	if code := c.run(t, "plan", "--simulate="+state, dir); code != exitOK {
 		t.Fatalf("plan dir: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Total for 2 files: 12 to add, 0 to change, 0 to destroy.") {
+	if !strings.Contains(c.stdout.String(), "Total for 2 files: 13 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("no total line:\n%s", c.stdout.String())
 	}
 	if code := c.run(t, "plan", "-o", "json", "--simulate="+state, dir); code != exitOK {
@@ -202,8 +207,8 @@ func TestPlanSeveralFiles(t *testing.T) {
 	if err := json.Unmarshal(c.stdout.Bytes(), &out); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, c.stdout.String())
 	}
-	if len(out.Runs) != 2 || out.Runs[1].Tenant != "office.openfire.pro" || out.Summary.Add != 12 {
-		t.Errorf("runs = %+v, summary %+v; want 2 runs (openfire for office.openfire.pro last) adding 12", out.Runs, out.Summary)
+	if len(out.Runs) != 2 || out.Runs[1].Tenant != "office.openfire.pro" || out.Summary.Add != 13 {
+		t.Errorf("runs = %+v, summary %+v; want 2 runs (openfire for office.openfire.pro last) adding 13", out.Runs, out.Summary)
 	}
 }
 
@@ -230,13 +235,14 @@ func TestRotate(t *testing.T) {
 	state := filepath.Join(work, "tenant.json")
 	manifest := copyExample(t, "openfire.yaml", work)
 	chdir(t, work)
-	c := &cli{}
+	creds := filepath.Join(work, "creds.json")
+	c := &cli{env: map[string]string{"OPENFIRE_CREDENTIALS_FILE": creds}}
 	if code := c.run(t, "apply", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
 		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
 	keyID := func() string {
 		var doc struct{ KeyID string }
-		b, err := os.ReadFile(filepath.Join(work, "openfire-credentials.json"))
+		b, err := os.ReadFile(creds)
 		if err != nil || json.Unmarshal(b, &doc) != nil {
 			t.Fatalf("read credentials file: %v", err)
 		}
