@@ -28,9 +28,11 @@ func Load(file string, data []byte, env func(string) (string, bool)) ([]*Documen
 	return docs, diags
 }
 
-// LoadFile reads the manifest at path and loads it like Load; diagnostics name path as given.
+// LoadFile reads the manifest at path with ReadFile and loads it like Load; diagnostics name
+// path as given. A file that cannot be read is one diagnostic; callers that must tell an I/O
+// error from an invalid manifest call ReadFile and Load themselves.
 func LoadFile(path string, env func(string) (string, bool)) ([]*Document, Diagnostics) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		var pathErr *os.PathError
 		if errors.As(err, &pathErr) {
