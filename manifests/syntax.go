@@ -42,8 +42,11 @@ func syntaxDiagnostic(file string, data []byte, err error) Diagnostic {
 	diag := func(l, c int, text string) Diagnostic {
 		return Diagnostic{Pos: Pos{File: file, Line: l, Col: c}, Message: "invalid YAML: " + text}
 	}
-	if line == 0 {
+	if strings.HasPrefix(msg, "the YAML parser failed") {
 		return Diagnostic{Pos: Pos{File: file}, Message: "invalid YAML: " + msg}
+	}
+	if line == 0 {
+		line = 1 // yaml.v3 leaves the line out when the block or collection starts on line 1
 	}
 	lines := strings.Split(string(data), "\n")
 	switch {
