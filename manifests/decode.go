@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -53,7 +51,7 @@ func parse(file string, data []byte, env func(string) (string, bool)) ([]*Docume
 			break
 		}
 		if err != nil {
-			diags = append(diags, syntaxDiagnostic(file, err))
+			diags = append(diags, syntaxDiagnostic(file, data, err))
 			break
 		}
 		body := documentBody(&root)
@@ -101,24 +99,6 @@ func documentBody(root *yaml.Node) *yaml.Node {
 		return nil
 	}
 	return n
-}
-
-func syntaxLinePattern() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) }
-
-// syntaxDiagnostic turns a YAML parser error ("yaml: line 3: did not find expected key") into
-// a diagnostic at that line. The parser does not give a column.
-func syntaxDiagnostic(file string, err error) Diagnostic {
-	msg := err.Error()
-	pos := Pos{File: file}
-	if m := syntaxLinePattern().FindStringSubmatch(msg); m != nil {
-		if line, convErr := strconv.Atoi(m[1]); convErr == nil {
-			pos.Line, pos.Col = line, 1
-			msg = m[2]
-		}
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	return Diagnostic{Pos: pos, Message: "invalid YAML: " + msg}
 }
 
 // decoder fills one Document from its YAML node tree, driven by the Go types' json tags so the

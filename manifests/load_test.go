@@ -44,18 +44,21 @@ func TestLoadExamples(t *testing.T) {
 // the application the procedure builds by hand.
 func TestLoadOpenFire(t *testing.T) {
 	cases := map[string]struct {
-		reason  string
-		env     map[string]string
-		wantWeb string
+		reason    string
+		env       map[string]string
+		wantWeb   string
+		wantCreds string
 	}{
 		"Default": {
-			reason:  "with OPENFIRE_BASE_URL unset the documentation's base is used",
-			wantWeb: "https://mabase.openfire.fr/microsoft_outlook/confirm",
+			reason:    "with OPENFIRE_BASE_URL unset the documentation's base is used, and the credentials go outside the working directory",
+			wantWeb:   "https://mabase.openfire.fr/microsoft_outlook/confirm",
+			wantCreds: "../openfire-credentials.json",
 		},
 		"FromEnvironment": {
-			reason:  "OPENFIRE_BASE_URL points the redirect URI at the customer's base",
-			env:     map[string]string{"OPENFIRE_BASE_URL": "https://acme.openfire.fr"},
-			wantWeb: "https://acme.openfire.fr/microsoft_outlook/confirm",
+			reason:    "OPENFIRE_BASE_URL points the redirect URI at the customer's base, OPENFIRE_CREDENTIALS_FILE the credentials where they belong",
+			env:       map[string]string{"OPENFIRE_BASE_URL": "https://acme.openfire.fr", "OPENFIRE_CREDENTIALS_FILE": "/etc/openfire/credentials.json"},
+			wantWeb:   "https://acme.openfire.fr/microsoft_outlook/confirm",
+			wantCreds: "/etc/openfire/credentials.json",
 		},
 	}
 	for name, tc := range cases {
@@ -74,7 +77,7 @@ func TestLoadOpenFire(t *testing.T) {
 					RedirectURIs: RedirectURIs{Web: []string{tc.wantWeb}},
 					Permissions: []Permission{
 						{API: "Microsoft Graph", Delegated: []string{"User.Read", "User.Read.All", "Mail.Send", "Mail.Send.Shared", "Mail.ReadWrite", "offline_access", "SMTP.Send", "POP.AccessAsUser.All", "IMAP.AccessAsUser.All"}},
-						{API: "Office 365 Exchange Online", Application: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp"}},
+						{API: "Office 365 Exchange Online", Delegated: []string{"IMAP.AccessAsUser.All", "POP.AccessAsUser.All", "SMTP.Send"}, Application: []string{"IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp"}},
 					},
 					AdminConsent: true,
 					Secrets: []Secret{{
@@ -82,7 +85,7 @@ func TestLoadOpenFire(t *testing.T) {
 						Lifetime:     MaxLifetime,
 						RotateBefore: Duration(30 * 24 * 3600 * 1e9),
 						KeepPrevious: ptr(1),
-						Store:        SecretStore{File: "./openfire-credentials.json"},
+						Store:        SecretStore{File: tc.wantCreds},
 					}},
 					Assignments: &Assignments{Users: []string{"jm@office.openfire.pro", "jojo@office.openfire.pro"}},
 				},
@@ -152,6 +155,19 @@ func TestParseValid(t *testing.T) {
 				APIVersion:  APIVersion,
 				Application: Application{Name: "A", Assignments: &Assignments{Users: []string{"a@contoso.com"}}},
 				SendAs:      []SendAs{{Mailbox: "m@contoso.com", Trustees: []string{"a@contoso.com"}}},
+			}},
+		},
+		"Mailboxes": {
+			reason: "each mailbox setting decodes; smtpAuth left out is empty (left alone), appAccess from a variable is typed",
+			yaml:   "apiVersion: provision/v1\napplication: {name: A}\nmailboxes:\n  - address: admin@contoso.com\n    smtpAuth: enabled\n    appAccess: ${APP_ACCESS:-true}\n  - address: other@contoso.com\n    smtpAuth: organization\n  - address: third@contoso.com\n    appAccess: false\n",
+			want: []*Document{{
+				APIVersion:  APIVersion,
+				Application: Application{Name: "A"},
+				Mailboxes: []Mailbox{
+					{Address: "admin@contoso.com", SMTPAuth: SMTPAuthEnabled, AppAccess: true},
+					{Address: "other@contoso.com", SMTPAuth: SMTPAuthOrganization},
+					{Address: "third@contoso.com"},
+				},
 			}},
 		},
 		"PointersAndFalse": {
@@ -244,6 +260,10 @@ sendAs:
   - mailbox: jm@contoso.com
     trustees:
       - jo@contoso.com
+mailboxes:
+  - address: admin@contoso.com
+    smtpAuth: enabled
+    appAccess: true
 `
 	docs, diags := Parse("m.yaml", []byte(src), noEnv)
 	if len(diags) != 0 || len(docs) != 1 {
@@ -263,11 +283,16 @@ sendAs:
 		"application.permissions[0].delegated":    at(8, 18),
 		"application.permissions[0].delegated[0]": at(8, 19),
 		"application.permissions[0].delegated[1]": at(8, 30),
-		"sendAs":                at(10, 3),
-		"sendAs[0]":             at(10, 5),
-		"sendAs[0].mailbox":     at(10, 14),
-		"sendAs[0].trustees":    at(12, 7),
-		"sendAs[0].trustees[0]": at(12, 9),
+		"sendAs":                 at(10, 3),
+		"sendAs[0]":              at(10, 5),
+		"sendAs[0].mailbox":      at(10, 14),
+		"sendAs[0].trustees":     at(12, 7),
+		"sendAs[0].trustees[0]":  at(12, 9),
+		"mailboxes":              at(14, 3),
+		"mailboxes[0]":           at(14, 5),
+		"mailboxes[0].address":   at(14, 14),
+		"mailboxes[0].smtpAuth":  at(15, 15),
+		"mailboxes[0].appAccess": at(16, 16),
 	}
 	doc := docs[0]
 	if diff := cmp.Diff(want, doc.Source.Positions); diff != "" {

@@ -27,7 +27,7 @@ func Schema() ([]byte, error) {
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["$id"] = SchemaID
 	root["title"] = "provision manifest (" + APIVersion + ")"
-	root["description"] = "One application registration, its permissions, consent, secrets, assignments and Send-As rights. A file may hold several documents separated by ---; ${NAME} and ${NAME:-default} are replaced from the environment."
+	root["description"] = "One application registration, its permissions, consent, secrets, assignments, Send-As rights and mailbox settings. A file may hold several documents separated by ---; ${NAME} and ${NAME:-default} are replaced from the environment."
 	root["$defs"] = g.defs
 	out, err := json.MarshalIndent(root, "", "  ")
 	if err != nil {
@@ -56,6 +56,7 @@ func fieldConstraints() map[string]map[string]any {
 		"KeyVaultSecret.name":    {"pattern": `^[0-9A-Za-z-]{1,127}$`},
 		"SendAs.mailbox":         {"minLength": 1},
 		"SendAs.trustees":        {"minItems": 1},
+		"Mailbox.address":        {"minLength": 1},
 	}
 }
 
@@ -72,6 +73,8 @@ func (g *schemaGenerator) typeSchema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "pattern": durationPattern, "examples": []string{"730d", "30d", "12h"}}
 	case reflect.TypeFor[Audience]():
 		return map[string]any{"type": "string", "enum": audienceNames()}
+	case reflect.TypeFor[SMTPAuth]():
+		return map[string]any{"type": "string", "enum": smtpAuthNames()}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -133,6 +133,18 @@ func TestSchemaRejects(t *testing.T) {
 			reason:   "appId is a GUID",
 			manifest: "apiVersion: provision/v1\napplication: {name: a, appId: nope}\n",
 		},
+		"MailboxSMTPAuth": {
+			reason:   "smtpAuth is an enum",
+			manifest: "apiVersion: provision/v1\napplication: {name: a}\nmailboxes: [{address: m@contoso.com, smtpAuth: on}]\n",
+		},
+		"MailboxWithoutAddress": {
+			reason:   "address has no omitempty, so it is required",
+			manifest: "apiVersion: provision/v1\napplication: {name: a}\nmailboxes: [{appAccess: true}]\n",
+		},
+		"MailboxAppAccessString": {
+			reason:   "appAccess is a boolean",
+			manifest: "apiVersion: provision/v1\napplication: {name: a}\nmailboxes: [{address: m@contoso.com, appAccess: \"yes\"}]\n",
+		},
 		"StringForList": {
 			reason:   "lists are arrays",
 			manifest: "apiVersion: provision/v1\napplication: {name: a, redirectUris: {web: https://a.example.com}}\n",

@@ -33,13 +33,14 @@ func (p Pos) String() string {
 // IsZero reports whether the position is unknown.
 func (p Pos) IsZero() bool { return p.Line == 0 }
 
-// Document is one YAML document of a manifest file: one application and the Send-As rights
-// that go with it.
+// Document is one YAML document of a manifest file: one application, and the Send-As rights
+// and mailbox settings that go with it.
 type Document struct {
 	APIVersion  string      `json:"apiVersion" doc:"Manifest format version; must be provision/v1."`
 	Tenant      string      `json:"tenant,omitempty" doc:"Tenant domain (contoso.onmicrosoft.com) or tenant id; when set it must match the credential's tenant."`
 	Application Application `json:"application" doc:"The app registration and its enterprise application."`
 	SendAs      []SendAs    `json:"sendAs,omitempty" doc:"Exchange Online SendAs recipient permissions."`
+	Mailboxes   []Mailbox   `json:"mailboxes,omitempty" doc:"Exchange Online settings of the mailboxes the application signs in to: SMTP AUTH, and app-only IMAP/POP/SMTP access."`
 
 	// Source says where the document was read from and where each of its values stands.
 	Source Source `json:"-"`
@@ -222,6 +223,43 @@ type SendAs struct {
 	Mailbox   string   `json:"mailbox" doc:"The mailbox sent as (UPN or e-mail address)."`
 	Trustees  []string `json:"trustees" doc:"Users (or mail-enabled security groups) who may send as the mailbox."`
 	Exclusive bool     `json:"exclusive,omitempty" doc:"true: trustees not listed lose SendAs on this mailbox."`
+}
+
+// Mailbox is the Exchange Online side of a mailbox the application signs in to.
+//
+// AppAccess is authoritative on the listed mailboxes: the application's service principal
+// holds FullAccess where it is true and loses it where it is false (or left out); other
+// users' permissions on the mailbox are never touched.
+type Mailbox struct {
+	Address   string   `json:"address" doc:"The mailbox (UPN or e-mail address), e.g. admin@contoso.com."`
+	SMTPAuth  SMTPAuth `json:"smtpAuth,omitempty" doc:"The mailbox's own SMTP AUTH switch (Set-CASMailbox SmtpClientAuthenticationDisabled): enabled, disabled, or organization to follow the organisation's setting (Set-TransportConfig). Left out: left as it is."`
+	AppAccess bool     `json:"appAccess,omitempty" doc:"true: app-only IMAP, POP and SMTP for this application on this mailbox (its service principal registered in Exchange Online and holding FullAccess); false: that access is removed."`
+}
+
+// SMTPAuth is a mailbox's SMTP AUTH setting, in manifest words; "" leaves it as it is.
+type SMTPAuth string
+
+// The SMTP AUTH settings a manifest may name.
+const (
+	SMTPAuthEnabled      SMTPAuth = "enabled"
+	SMTPAuthDisabled     SMTPAuth = "disabled"
+	SMTPAuthOrganization SMTPAuth = "organization"
+)
+
+// SMTPAuthSettings returns every valid SMTPAuth in documentation order.
+func SMTPAuthSettings() []SMTPAuth {
+	return []SMTPAuth{SMTPAuthEnabled, SMTPAuthDisabled, SMTPAuthOrganization}
+}
+
+// Valid reports whether a is one of the settings a manifest may name ("" is not one: it
+// means the key was left out).
+func (a SMTPAuth) Valid() bool {
+	for _, s := range SMTPAuthSettings() {
+		if a == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Duration is a manifest duration such as 730d or 12h.

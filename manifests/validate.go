@@ -28,9 +28,11 @@ func Load(file string, data []byte, env func(string) (string, bool)) ([]*Documen
 	return docs, diags
 }
 
-// LoadFile reads the manifest at path and loads it like Load; diagnostics name path as given.
+// LoadFile reads the manifest at path with ReadFile and loads it like Load; diagnostics name
+// path as given. A file that cannot be read is one diagnostic; callers that must tell an I/O
+// error from an invalid manifest call ReadFile and Load themselves.
 func LoadFile(path string, env func(string) (string, bool)) ([]*Document, Diagnostics) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		var pathErr *os.PathError
 		if errors.As(err, &pathErr) {
@@ -129,6 +131,7 @@ func (v *validator) document(doc *Document, broken map[string]bool) {
 		v.application(doc.Application)
 	}
 	v.sendAs(doc.SendAs)
+	v.mailboxes(doc.Mailboxes)
 }
 
 func (v *validator) application(app Application) {
@@ -482,6 +485,40 @@ func (v *validator) sendAs(entries []SendAs) {
 		}
 		v.addresses(path+".trustees", e.Trustees, "trustee")
 	}
+}
+
+func (v *validator) mailboxes(entries []Mailbox) {
+	seen := map[string]string{}
+	for i, m := range entries {
+		path := fmt.Sprintf("mailboxes[%d]", i)
+		key := strings.ToLower(strings.TrimSpace(m.Address))
+		switch {
+		case key == "" && !v.has(path+".address"):
+			v.errorf(path+".address", "missing: add address: with the mailbox the application signs in to, e.g. address: admin@contoso.com")
+		case key == "":
+			v.errorf(path+".address", "must not be empty: write the address of the mailbox the application signs in to, e.g. admin@contoso.com")
+		case seen[key] != "":
+			v.errorf(path+".address", "mailbox %s is already listed at line %d: merge the two entries", m.Address, v.line(seen[key]))
+		default:
+			seen[key] = path + ".address"
+			if !v.isAddress(m.Address) {
+				v.errorf(path+".address", "%q is not a user principal name or e-mail address: write name@domain, e.g. admin@contoso.com", m.Address)
+			}
+		}
+		if m.SMTPAuth != "" && !m.SMTPAuth.Valid() {
+			v.errorf(path+".smtpAuth", "%s; leave smtpAuth out to keep the mailbox's current setting", enumMessage("smtpAuth setting", string(m.SMTPAuth), smtpAuthNames()))
+		} else if m.SMTPAuth == "" && v.has(path+".smtpAuth") {
+			v.errorf(path+".smtpAuth", "is empty: write enabled, disabled or organization, or leave smtpAuth out to keep the mailbox's current setting")
+		}
+	}
+}
+
+func smtpAuthNames() []string {
+	var out []string
+	for _, s := range SMTPAuthSettings() {
+		out = append(out, string(s))
+	}
+	return out
 }
 
 func orSomething(s, fallback string) string {

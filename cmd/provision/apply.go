@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,53 +17,30 @@ type applyOptions struct {
 	autoApprove      bool
 	dryRun           bool
 	detailedExitCode bool // with dryRun: exit 2 when changes are pending (rotate)
+	// verb is the command that applies (apply or rotate), for its questions and messages.
+	verb string
 }
 
 func newApplyCmd(f *factory, g *globalOptions) *cobra.Command {
-	o := &applyOptions{}
+	o := &applyOptions{verb: "apply"}
 	cmd := &cobra.Command{
 		Use:   "apply FILE|DIR...",
 		Short: "Plan, ask for confirmation, then make the tenant match the manifests",
 		Long: `Plan, show the plan, ask for confirmation on a terminal, then apply the changes in dependency
-order, printing each as it completes. Every change is idempotent: if apply is interrupted
-(Ctrl-C stops after the change in flight) or fails, running it again finishes the job.
+order, printing each on stdout as it completes. Every change is idempotent: if apply is
+interrupted (Ctrl-C stops after the change in flight; a second Ctrl-C stops at once) or fails,
+running it again finishes the job.
 
 Without a terminal, apply refuses to run unless --auto-approve is given.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              manifestArgs,
+		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runApply(cmd, f, g, args, *o)
+			return planAndApply(cmd.Context(), f, g, args, *o, provision.PlanOptions{})
 		},
 	}
 	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking for confirmation (for CI)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only show the plan, like provision plan")
 	return cmd
-}
-
-// applyJSON is the -o json document of an apply: per file, the plan, then what happened to
-// each change.
-type applyJSON struct {
-	FormatVersion string         `json:"format_version"`
-	Applied       bool           `json:"applied"`
-	Runs          []applyRunJSON `json:"runs"`
-}
-
-type applyRunJSON struct {
-	File    string           `json:"file"`
-	Tenant  string           `json:"tenant,omitempty"`
-	Plan    render.Document  `json:"plan"`
-	Results []applyJSONEntry `json:"results"`
-}
-
-type applyJSONEntry struct {
-	Address string `json:"address"`
-	Action  string `json:"action"`
-	ID      string `json:"id,omitempty"`
-	Status  string `json:"status"` // done, failed or skipped
-	Error   string `json:"error,omitempty"`
-}
-
-func runApply(cmd *cobra.Command, f *factory, g *globalOptions, args []string, o applyOptions) error {
-	return planAndApply(cmd.Context(), f, g, args, o, provision.PlanOptions{})
 }
 
 // planAndApply plans every file, shows the plans, asks (unless auto-approved), then applies
@@ -92,17 +68,17 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 	}
 	if !o.autoApprove {
 		if !f.isTerminal() {
-			return fmt.Errorf("apply needs confirmation: run it on a terminal, or pass --auto-approve to apply without asking")
+			return fmt.Errorf("%s needs confirmation: run it on a terminal, or pass --auto-approve to %s without asking", o.verb, o.verb)
 		}
-		if !confirm(f, totalSummary(runs)) {
-			fmt.Fprintln(f.errOut, "Apply cancelled: nothing was changed.")
+		if !confirm(f, o.verb, totalSummary(runs)) {
+			fmt.Fprintf(f.errOut, "%s cancelled: nothing was changed.\n", capitalize(o.verb))
 			return silentError{code: exitError}
 		}
 	}
 
 	var errs []error
 	var applied, failed, skipped int
-	prog := newProgress(f.errOut, f.isTerminal())
+	prog := newProgress(f.out, f.errOut, f.isTerminal())
 	for _, r := range runs {
 		if r.plan.Empty() {
 			continue
@@ -128,25 +104,33 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 			return jerr
 		}
 	} else {
-		fmt.Fprintf(f.out, "\nApply complete: %d applied, %d failed, %d skipped.\n", applied, failed, skipped)
+		fmt.Fprintf(f.out, "\n%s complete: %d applied, %d failed, %d skipped.\n", capitalize(o.verb), applied, failed, skipped)
 	}
 	if err := errors.Join(errs...); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("apply interrupted after the change in flight; run apply again to finish: %w", err)
+			return fmt.Errorf("%s interrupted after the change in flight; run %s again to finish: %w", o.verb, o.verb, err)
 		}
 		return err
 	}
 	return nil
 }
 
-// confirm asks on the terminal; only "yes" applies, as in terraform.
-func confirm(f *factory, sum provision.Summary) bool {
-	fmt.Fprintf(f.errOut, "\nDo you want to apply these changes (%s)?\n  Only 'yes' will be accepted: ", render.SummaryLine(sum))
+// confirm asks on the terminal; only "yes" goes ahead, as in terraform.
+func confirm(f *factory, verb string, sum provision.Summary) bool {
+	fmt.Fprintf(f.errOut, "\nDo you want to %s these changes (%s)?\n  Only 'yes' will be accepted: ", verb, render.SummaryLine(sum))
 	line, _ := bufio.NewReader(f.in).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"
 }
 
-// progressLine is the stderr line printed as each change completes.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// progressLine is the stdout line printed as each change completes: the result, with the
+// object's id.
 func progressLine(r provision.ChangeResult) string {
 	switch {
 	case errors.Is(r.Err, provision.ErrSkipped):
@@ -159,23 +143,9 @@ func progressLine(r provision.ChangeResult) string {
 	return fmt.Sprintf("  done     %c %s", r.Action, r.Address)
 }
 
+// writeApplyJSON prints apply's -o json document: the plan report, with each run's results.
 func writeApplyJSON(f *factory, runs []*fileRun, applied bool) error {
-	out := applyJSON{FormatVersion: provision.FormatVersion, Applied: applied, Runs: []applyRunJSON{}}
-	for _, r := range runs {
-		run := applyRunJSON{File: r.file, Tenant: r.tenant, Plan: render.NewDocument(r.plan), Results: []applyJSONEntry{}}
-		for _, c := range r.results {
-			e := applyJSONEntry{Address: c.Address, Action: string(c.Action), ID: c.ID, Status: "done"}
-			switch {
-			case errors.Is(c.Err, provision.ErrSkipped):
-				e.Status = "skipped"
-			case c.Err != nil:
-				e.Status, e.Error = "failed", c.Err.Error()
-			}
-			run.Results = append(run.Results, e)
-		}
-		out.Runs = append(out.Runs, run)
-	}
-	enc := json.NewEncoder(f.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	rep := render.NewReport(reportRuns(runs))
+	rep.Applied = &applied
+	return render.WriteJSON(f.out, rep)
 }

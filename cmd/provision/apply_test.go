@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/render"
 )
 
 // TestSimulateApplyThenPlanIsEmpty is the README's main job, end to end in-process: apply
@@ -26,7 +29,7 @@ func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
 	if code := c.run(t, "plan", "--detailed-exitcode", "--simulate="+state, manifest); code != exitChangesPending {
 		t.Fatalf("first plan: exit %d, want %d; stderr:\n%s", code, exitChangesPending, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Plan: 10 to add, 0 to change, 0 to destroy.") {
+	if !strings.Contains(c.stdout.String(), "Plan: 11 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("first plan does not add 10 objects:\n%s", c.stdout.String())
 	}
 
@@ -38,10 +41,19 @@ func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
 	if code := c.run(t, "apply", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
 		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Apply complete: 10 applied, 0 failed, 0 skipped.") {
+	if !strings.Contains(c.stdout.String(), "Apply complete: 11 applied, 0 failed, 0 skipped.") {
 		t.Errorf("apply summary missing:\n%s", c.stdout.String())
 	}
-	creds, err := os.ReadFile(filepath.Join(work, "openfire-credentials.json"))
+	// The result of each change, with its id, is a result: stdout, as terraform prints it.
+	if !strings.Contains(c.stdout.String(), "  done     + application[\"OpenFire\"] [id=") || strings.Contains(c.stderr.String(), "done ") {
+		t.Errorf("the per-change results are not on stdout (and only there):\nstdout:\n%s\nstderr:\n%s", c.stdout.String(), c.stderr.String())
+	}
+	// The example's default keeps the secret out of the directory provision runs in (a clone's
+	// work tree): it lands one level up.
+	if _, err := os.Stat(filepath.Join(work, "openfire-credentials.json")); err == nil {
+		t.Error("the credentials file was written into the working directory")
+	}
+	creds, err := os.ReadFile(filepath.Join(filepath.Dir(work), "openfire-credentials.json"))
 	if err != nil {
 		t.Fatalf("the secret's file sink was not written: %v", err)
 	}
@@ -61,12 +73,48 @@ func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
 	if code := c.run(t, "plan", "-o", "json", "--simulate="+state, manifest); code != exitOK {
 		t.Fatalf("plan -o json: exit %d", code)
 	}
-	var plan struct {
-		FormatVersion string            `json:"format_version"`
-		Changes       []json.RawMessage `json:"changes"`
+	var plan render.Report
+	if err := json.Unmarshal(c.stdout.Bytes(), &plan); err != nil || plan.FormatVersion != render.FormatVersion ||
+		len(plan.Runs) != 1 || len(plan.Runs[0].Plan.Changes) != 0 || plan.Runs[0].File != manifest {
+		t.Fatalf("plan -o json = %s (%v), want a versioned report of one run with no change", c.stdout.String(), err)
 	}
-	if err := json.Unmarshal(c.stdout.Bytes(), &plan); err != nil || plan.FormatVersion == "" || len(plan.Changes) != 0 {
-		t.Fatalf("plan -o json = %s (%v), want an empty versioned plan", c.stdout.String(), err)
+}
+
+// TestApplyJSON: apply -o json is the plan's report with each run's results, whose actions
+// are the plan's words, for one file as for several.
+func TestApplyJSON(t *testing.T) {
+	work := t.TempDir()
+	state := filepath.Join(work, "tenant.json")
+	manifest := copyExample(t, "minimal.yaml", work)
+	chdir(t, work)
+	c := &cli{}
+	if code := c.run(t, "apply", "-o", "json", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("apply -o json: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	var rep render.Report
+	if err := json.Unmarshal(c.stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("apply -o json is not JSON: %v\n%s", err, c.stdout.String())
+	}
+	if rep.FormatVersion != render.FormatVersion || rep.Applied == nil || !*rep.Applied || len(rep.Runs) != 1 || rep.Runs[0].File != manifest {
+		t.Fatalf("apply -o json = %s, want an applied report of one run for %s", c.stdout.String(), manifest)
+	}
+	var got []string
+	for _, r := range rep.Runs[0].Results {
+		got = append(got, r.Action.String()+" "+r.Status+" "+r.Address)
+	}
+	want := []string{`create done application["Minimal Example"]`, `create done application["Minimal Example"].service_principal`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results -want +got:\n%s", diff)
+	}
+	if !strings.Contains(c.stdout.String(), `"action": "create"`) {
+		t.Errorf("results[].action is not the word create:\n%s", c.stdout.String())
+	}
+	if code := c.run(t, "apply", "-o", "json", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
+		t.Fatalf("second apply -o json: exit %d", code)
+	}
+	rep = render.Report{}
+	if err := json.Unmarshal(c.stdout.Bytes(), &rep); err != nil || rep.Applied == nil || *rep.Applied || len(rep.Runs) != 1 || len(rep.Runs[0].Results) != 0 {
+		t.Errorf("apply -o json with nothing to do = %s (%v), want applied false and no results", c.stdout.String(), err)
 	}
 }
 
@@ -192,18 +240,18 @@ func TestPlanSeveralFiles(t *testing.T) {
 	if code := c.run(t, "plan", "--simulate="+state, dir); code != exitOK {
 		t.Fatalf("plan dir: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Total for 2 files: 12 to add, 0 to change, 0 to destroy.") {
+	if !strings.Contains(c.stdout.String(), "Total for 2 files: 13 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("no total line:\n%s", c.stdout.String())
 	}
 	if code := c.run(t, "plan", "-o", "json", "--simulate="+state, dir); code != exitOK {
 		t.Fatalf("plan dir -o json: exit %d", code)
 	}
-	var out multiPlanJSON
+	var out render.Report
 	if err := json.Unmarshal(c.stdout.Bytes(), &out); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, c.stdout.String())
 	}
-	if len(out.Runs) != 2 || out.Runs[1].Tenant != "office.openfire.pro" || out.Summary.Add != 12 {
-		t.Errorf("runs = %+v, summary %+v; want 2 runs (openfire for office.openfire.pro last) adding 12", out.Runs, out.Summary)
+	if len(out.Runs) != 2 || out.Runs[1].Tenant != "office.openfire.pro" || out.Summary.Add != 13 {
+		t.Errorf("runs = %+v, summary %+v; want 2 runs (openfire for office.openfire.pro last) adding 13", out.Runs, out.Summary)
 	}
 }
 
@@ -230,19 +278,24 @@ func TestRotate(t *testing.T) {
 	state := filepath.Join(work, "tenant.json")
 	manifest := copyExample(t, "openfire.yaml", work)
 	chdir(t, work)
-	c := &cli{}
+	creds := filepath.Join(work, "creds.json")
+	c := &cli{env: map[string]string{"OPENFIRE_CREDENTIALS_FILE": creds}}
 	if code := c.run(t, "apply", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
 		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
 	keyID := func() string {
 		var doc struct{ KeyID string }
-		b, err := os.ReadFile(filepath.Join(work, "openfire-credentials.json"))
+		b, err := os.ReadFile(creds)
 		if err != nil || json.Unmarshal(b, &doc) != nil {
 			t.Fatalf("read credentials file: %v", err)
 		}
 		return doc.KeyID
 	}
 	first := keyID()
+	if code := c.run(t, "rotate", "--force", "--simulate="+state, manifest); code != exitError ||
+		!strings.Contains(c.stderr.String(), "rotate needs confirmation: run it on a terminal, or pass --auto-approve to rotate without asking") {
+		t.Errorf("rotate without a terminal: exit %d, stderr %q; want 1 and a message naming rotate", code, c.stderr.String())
+	}
 	if code := c.run(t, "rotate", "--dry-run", "--detailed-exitcode", "--simulate="+state, manifest); code != exitOK {
 		t.Fatalf("rotate --dry-run right after apply: exit %d, want 0; stdout:\n%s", code, c.stdout.String())
 	}

@@ -24,7 +24,8 @@ the least-privileged grant that fixes it. With a manifest, only the steps it nee
 without one, every step is.
 
 Exit codes: 0 every step can be performed, 1 some cannot (or an error), 3 invalid manifest.`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDoctor(cmd.Context(), f, g, args)
 		},
@@ -42,7 +43,7 @@ func runDoctor(ctx context.Context, f *factory, g *globalOptions, args []string)
 	need := rights.Everything()
 	tenant := ""
 	if len(args) == 1 {
-		docs, diags, err := loadManifests(f, args)
+		docs, diags, err := loadManifests(ctx, f, g, args)
 		printDiagnostics(f.errOut, diags)
 		if err != nil {
 			return err

@@ -10,8 +10,11 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cancelOnSignal(context.Background(), sigs, os.Stderr, os.Exit)
 	code := run(ctx, os.Args[1:], newSystemFactory())
 	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
 }

@@ -134,21 +134,83 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestUsageErrors: a mistake on the command line exits 1 with a message that says what to
+// write instead, and is never taken for a manifest problem.
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
-		reason string
-		args   []string
-		want   int
+		reason  string
+		args    []string
+		want    int
+		wantErr string
+		notErr  string
 	}{
-		{"unknown output format", []string{"version", "-o", "yaml"}, exitError},
-		{"validate needs a file", []string{"validate"}, exitError},
-		{"missing file", []string{"validate", "does-not-exist.yaml"}, exitError},
-		{"export needs --app-id or --name", []string{"export"}, exitError},
-		{"completion works", []string{"completion", "bash"}, exitOK},
+		{"unknown output format", []string{"version", "-o", "yaml"}, exitError, `invalid --output "yaml": use text or json`, ""},
+		{"validate needs a file, and says what it expects", []string{"validate"}, exitError,
+			"Error: validate needs at least one manifest file: provision validate FILE...", ""},
+		{"so does plan", []string{"plan"}, exitError, "Error: plan needs at least one manifest file: provision plan FILE...", ""},
+		{"missing file", []string{"validate", "does-not-exist.yaml"}, exitError, "read manifest does-not-exist.yaml: no such file or directory", ""},
+		{"export needs --app-id or --name", []string{"export"}, exitError, "app-id", ""},
+		{"a mistyped flag gets the closest one", []string{"plan", "--detailed-exitcod", "x.yaml"}, exitError,
+			"unknown flag: --detailed-exitcod: did you mean --detailed-exitcode?", ""},
+		{"a mistyped global flag too", []string{"validate", "--env-fil", "a.env", "x.yaml"}, exitError, "did you mean --env-file?", ""},
+		{"a single dash before a long name", []string{"apply", "-auto-approve", "x.yaml"}, exitError, "did you mean --auto-approve?", ""},
+		{"a bad --auth is a flag error, not a manifest's", []string{"plan", "--auth", "devic", "../../examples/minimal.yaml"}, exitError,
+			`Error: invalid --auth "devic": did you mean "device"?`, "minimal.yaml"},
+		{"a negative --timeout", []string{"validate", "--timeout", "-1m", "x.yaml"}, exitError, "invalid --timeout -1m0s", ""},
+		{"--simulate FILE.json would read the state as a manifest", []string{"plan", "--simulate", "state.json", "x.yaml"}, exitError,
+			"write --simulate=state.json", ""},
+		{"completion works", []string{"completion", "bash"}, exitOK, "", ""},
 	} {
 		c := &cli{}
 		if got := c.run(t, tc.args...); got != tc.want {
 			t.Errorf("%s: %v exited %d, want %d (stderr %q)", tc.reason, tc.args, got, tc.want, c.stderr.String())
+		}
+		if !strings.Contains(c.stderr.String(), tc.wantErr) {
+			t.Errorf("%s: stderr %q lacks %q", tc.reason, c.stderr.String(), tc.wantErr)
+		}
+		if tc.notErr != "" && strings.Contains(c.stderr.String(), tc.notErr) {
+			t.Errorf("%s: stderr %q names %q", tc.reason, c.stderr.String(), tc.notErr)
+		}
+	}
+}
+
+// TestHelpShowsTheSimulateForms: the help names the two accepted forms, --simulate and
+// --simulate=STATE_FILE, and no longer prints pflag's internal default.
+func TestHelpShowsTheSimulateForms(t *testing.T) {
+	c := &cli{}
+	if code := c.run(t, "plan", "--help"); code != exitOK {
+		t.Fatalf("plan --help: exit %d", code)
+	}
+	help := c.stdout.String()
+	for _, want := range []string{"--simulate[=STATE_FILE]   ", `in "--simulate FILE", FILE is read as a manifest`,
+		"--env-file FILE", "--timeout DURATION", "-o, --output FORMAT", "--auth METHOD"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("plan --help lacks %q:\n%s", want, help)
+		}
+	}
+	if strings.Contains(help, "default]") || strings.Contains(help, "``") {
+		t.Errorf("plan --help shows the flag's internals:\n%s", help)
+	}
+}
+
+// TestCompletion: the shell completes -o and --auth values, and manifest files.
+func TestCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		args   []string
+		want   string
+	}{
+		{"output formats", []string{"__complete", "plan", "-o", ""}, "text\njson\n:4\n"},
+		{"sign-in methods", []string{"__complete", "apply", "--auth", ""}, "env\nworkload\nmanaged\ncli\ndevice\nbrowser\n:4\n"},
+		{"manifest files: .yaml and .yml", []string{"__complete", "validate", ""}, "yaml\nyml\n:8\n"},
+		{"doctor takes one manifest too", []string{"__complete", "doctor", ""}, "yaml\nyml\n:8\n"},
+	} {
+		c := &cli{}
+		if code := c.run(t, tc.args...); code != exitOK {
+			t.Fatalf("%s: exit %d, stderr %s", tc.reason, code, c.stderr.String())
+		}
+		if got := c.stdout.String(); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: completions %q, want %q", tc.reason, got, tc.want)
 		}
 	}
 }

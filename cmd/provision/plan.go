@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/provisionhq/provision/provision"
-	"github.com/provisionhq/provision/provision/render"
 	"github.com/spf13/cobra"
 )
 
@@ -22,7 +21,8 @@ create (+), change (~), adopt, rotate (±) or destroy (-). Nothing is written.
 Exit codes: 0 success, 1 error, 3 invalid manifest; with --detailed-exitcode, 0 means no
 changes and 2 means changes are pending or a client secret of the app (managed or not) expires
 within rotateBefore, so a scheduled CI job can alert on it.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              manifestArgs,
+		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			runs, err := planRuns(cmd.Context(), f, g, args, provision.PlanOptions{})
 			if err != nil {
@@ -37,15 +37,6 @@ within rotateBefore, so a scheduled CI job can alert on it.`,
 	}
 	cmd.Flags().BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when changes are pending or a credential expires soon, 1 on error")
 	return cmd
-}
-
-// printPlan writes the plan to stdout in the chosen format; in text mode warnings go to
-// stderr, in JSON mode they are part of the document.
-func printPlan(f *factory, g *globalOptions, p *provision.Plan) error {
-	if g.output == "json" {
-		return render.JSON(f.out, p)
-	}
-	return render.Text(f.out, p, render.TextOptions{Color: f.useColor(g)})
 }
 
 // useColor reports whether text output may be coloured: a terminal, no --no-color, no NO_COLOR.

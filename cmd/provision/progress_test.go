@@ -10,36 +10,50 @@ import (
 
 func TestProgress(t *testing.T) {
 	for _, tc := range []struct {
-		reason   string
-		terminal bool
-		total    int
-		wantSub  []string
-		maxLines int
+		reason            string
+		terminal          bool
+		total             int
+		wantOut, wantErr  []string
+		outLines, errMost int
 	}{
-		{"a short run prints a line per change", false, 3, []string{"done     + a"}, 3},
-		{"a long run without a terminal prints a line per tenth", false, 200, []string{"applying: 200/200"}, 12},
-		{"a long run on a terminal rewrites one counter", true, 200, []string{"\r  applying: 200/200"}, 1},
+		{"a short run prints a result line per change on stdout, nothing on stderr", false, 3,
+			[]string{"  done     + a\n"}, nil, 3, 0},
+		{"a long run without a terminal: every result on stdout, a progress line per tenth on stderr", false, 200,
+			[]string{"  done     + a\n"}, []string{"  applying: 20/200\n", "  applying: 200/200\n"}, 200, 11},
+		{"on a terminal the result lines are the progress: no counter", true, 200,
+			[]string{"  done     + a\n"}, nil, 200, 0},
 	} {
-		var out strings.Builder
-		p := newProgress(&out, tc.terminal)
+		var out, errOut strings.Builder
+		p := newProgress(&out, &errOut, tc.terminal)
 		for i := 1; i <= tc.total; i++ {
 			p.change(provision.ChangeResult{Address: "a", Action: provision.Create}, i, tc.total)
 		}
-		for _, want := range tc.wantSub {
+		for _, want := range tc.wantOut {
 			if !strings.Contains(out.String(), want) {
-				t.Errorf("%s: output %q lacks %q", tc.reason, out.String(), want)
+				t.Errorf("%s: stdout %q lacks %q", tc.reason, out.String(), want)
 			}
 		}
-		if lines := strings.Count(out.String(), "\n"); lines > tc.maxLines {
-			t.Errorf("%s: %d lines, want at most %d", tc.reason, lines, tc.maxLines)
+		for _, want := range tc.wantErr {
+			if !strings.Contains(errOut.String(), want) {
+				t.Errorf("%s: stderr %q lacks %q", tc.reason, errOut.String(), want)
+			}
+		}
+		if lines := strings.Count(out.String(), "\n"); lines != tc.outLines {
+			t.Errorf("%s: %d result lines on stdout, want %d", tc.reason, lines, tc.outLines)
+		}
+		if lines := strings.Count(errOut.String(), "\n"); lines > tc.errMost {
+			t.Errorf("%s: %d progress lines on stderr, want at most %d", tc.reason, lines, tc.errMost)
 		}
 	}
 
-	var out strings.Builder
-	p := newProgress(&out, true)
-	p.change(provision.ChangeResult{Address: "ok", Action: provision.Create}, 1, 100)
+	var out, errOut strings.Builder
+	p := newProgress(&out, &errOut, true)
+	p.count("reading", 10, 100)
 	p.change(provision.ChangeResult{Address: "bad", Action: provision.Create, Err: errors.New("denied")}, 2, 100)
-	if !strings.Contains(out.String(), "\n  failed   + bad: denied") {
-		t.Errorf("a failure in a long run is not printed on its own line: %q", out.String())
+	if out.String() != "  failed   + bad: denied\n" {
+		t.Errorf("a failure is not printed as its own result line on stdout: %q", out.String())
+	}
+	if errOut.String() != "\r  reading: 10/100\n" {
+		t.Errorf("the reading counter on stderr is not ended before a result is printed: %q", errOut.String())
 	}
 }

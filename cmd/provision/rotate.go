@@ -21,10 +21,11 @@ func newRotateCmd(f *factory, g *globalOptions) *cobra.Command {
 		Long: `Reconcile only the secrets part of the manifests: create a missing secret, rotate one whose
 newest credential expires within rotateBefore (add new, write every sink, verify, then retire
 older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              manifestArgs,
+		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return planAndApply(cmd.Context(), f, g, args,
-				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed},
+				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed, verb: "rotate"},
 				provision.PlanOptions{SecretsOnly: true, ForceRotate: o.force})
 		},
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -26,17 +25,17 @@ type fileRun struct {
 // planRuns loads every manifest (all problems of all files at once, exit code 3), then signs
 // in and plans each file. The caller closes the runs.
 func planRuns(ctx context.Context, f *factory, g *globalOptions, args []string, opts provision.PlanOptions) ([]*fileRun, error) {
-	files, err := expandPaths(args)
+	files, err := readManifests(ctx, f, args)
 	if err != nil {
 		return nil, err
 	}
 	var runs []*fileRun
 	var all manifests.Diagnostics
 	for _, file := range files {
-		docs, diags := manifests.LoadFile(file, f.lookupEnv)
+		docs, diags := manifests.Load(file.name, file.data, f.manifestEnv(g))
 		all = append(all, diags...)
 		if len(docs) > 0 {
-			runs = append(runs, &fileRun{file: file, docs: docs})
+			runs = append(runs, &fileRun{file: file.name, docs: docs})
 		}
 	}
 	for _, r := range runs {
@@ -116,46 +115,26 @@ func emptyRuns(runs []*fileRun) bool {
 
 // totalSummary adds the runs' summaries up.
 func totalSummary(runs []*fileRun) provision.Summary {
-	var t provision.Summary
+	return render.NewReport(reportRuns(runs)).Summary
+}
+
+// reportRuns is the JSON form of the runs: their plans and, once applied, their results.
+func reportRuns(runs []*fileRun) []render.Run {
+	out := make([]render.Run, 0, len(runs))
 	for _, r := range runs {
-		s := r.plan.Summary()
-		t.Add += s.Add
-		t.Change += s.Change
-		t.Destroy += s.Destroy
-		t.Rotate += s.Rotate
-		t.Adopt += s.Adopt
+		out = append(out, render.NewRun(r.file, r.tenant, r.plan, r.results))
 	}
-	return t
+	return out
 }
 
-// multiPlanJSON is the -o json document of a plan over several files: one plan document per
-// file, and the total. A single file prints its plan document alone.
-type multiPlanJSON struct {
-	FormatVersion string            `json:"format_version"`
-	Runs          []runPlanJSON     `json:"runs"`
-	Summary       provision.Summary `json:"summary"`
-}
-
-type runPlanJSON struct {
-	File   string          `json:"file"`
-	Tenant string          `json:"tenant,omitempty"`
-	Plan   render.Document `json:"plan"`
-}
-
-// printRuns writes the plans to stdout: one file as a plain plan, several with a heading
-// each and a total.
+// printRuns writes the plans to stdout. JSON is one document whatever the number of files;
+// text shows one file's plan plainly, several with a heading each and a total.
 func printRuns(f *factory, g *globalOptions, runs []*fileRun) error {
-	if len(runs) == 1 {
-		return printPlan(f, g, runs[0].plan)
-	}
 	if g.output == "json" {
-		out := multiPlanJSON{FormatVersion: provision.FormatVersion, Summary: totalSummary(runs)}
-		for _, r := range runs {
-			out.Runs = append(out.Runs, runPlanJSON{File: r.file, Tenant: r.tenant, Plan: render.NewDocument(r.plan)})
-		}
-		enc := json.NewEncoder(f.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return render.WriteJSON(f.out, render.NewReport(reportRuns(runs)))
+	}
+	if len(runs) == 1 {
+		return render.Text(f.out, runs[0].plan, render.TextOptions{Color: f.useColor(g)})
 	}
 	for _, r := range runs {
 		tenant := r.tenant
@@ -163,7 +142,7 @@ func printRuns(f *factory, g *globalOptions, runs []*fileRun) error {
 			tenant = "the signed-in tenant"
 		}
 		fmt.Fprintf(f.out, "── %s (%s) ──\n\n", r.file, tenant)
-		if err := printPlan(f, g, r.plan); err != nil {
+		if err := render.Text(f.out, r.plan, render.TextOptions{Color: f.useColor(g)}); err != nil {
 			return err
 		}
 		fmt.Fprintln(f.out)

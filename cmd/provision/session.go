@@ -133,7 +133,7 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 	}
 	s.exchange = exo
 	s.secrets = f.secretDeps(cred, endpoints, tenantID, s.transport)
-	s.observeProgress = newProgress(f.errOut, f.isTerminal()).count
+	s.observeProgress = newProgress(f.out, f.errOut, f.isTerminal()).count
 	ok = true
 	return s, nil
 }

@@ -12,9 +12,10 @@ func newValidateCmd(f *factory, g *globalOptions) *cobra.Command {
 		Short: "Check manifests offline: syntax, keys, values and permission names, with no tenant access",
 		Long: `Check manifests offline. Every problem is reported at once, as file:line:col: path: message,
 with a suggestion where one exists. Exit code 3 when a manifest is invalid.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              manifestArgs,
+		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			docs, diags, err := loadManifests(f, args)
+			docs, diags, err := loadManifests(cmd.Context(), f, g, args)
 			if err != nil && !diags.HasErrors() {
 				return err // a file that cannot be read: not a verdict on its content
 			}

@@ -3,7 +3,9 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,14 +76,64 @@ func TestRender(t *testing.T) {
 			if !tc.color {
 				golden(t, tc.reason, name+".json", js.Bytes())
 			}
-			var round Document
+			var round Report
 			if err := json.Unmarshal(js.Bytes(), &round); err != nil {
 				t.Fatalf("%s\nthe JSON plan does not decode: %v", tc.reason, err)
 			}
-			if diff := cmp.Diff(len(tc.plan.Changes), len(round.Changes)); diff != "" {
+			if len(round.Runs) != 1 || round.FormatVersion != FormatVersion {
+				t.Fatalf("%s\nthe JSON plan is not a report of one run at version %s: %s", tc.reason, FormatVersion, js.String())
+			}
+			if diff := cmp.Diff(len(tc.plan.Changes), len(round.Runs[0].Plan.Changes)); diff != "" {
 				t.Errorf("%s\nchanges after a JSON round trip -want +got:\n%s", tc.reason, diff)
 			}
 		})
+	}
+}
+
+// TestReport: the document apply -o json prints for several files. Results name actions with
+// the plan's words (create, update, delete, rotate, adopt), never its glyphs, and say which
+// changes were done, failed or skipped.
+func TestReport(t *testing.T) {
+	p := every()
+	results := []provision.ChangeResult{
+		{Address: p.Changes[0].Address, Kind: provision.KindApplication, Action: provision.Create, ID: "11111111-1111-1111-1111-111111111111"},
+		{Address: p.Changes[1].Address, Kind: provision.KindServicePrincipal, Action: provision.Update},
+		{Address: p.Changes[2].Address, Kind: provision.KindDelegatedGrant, Action: provision.Update, Err: errors.New("update grant: 403 Authorization_RequestDenied")},
+		{Address: p.Changes[3].Address, Kind: provision.KindAppRoleGrant, Action: provision.Delete, Err: fmt.Errorf("delete app role assignment: %w", provision.ErrSkipped)},
+		{Address: p.Changes[4].Address, Kind: provision.KindSecret, Action: provision.Rotate, ID: "22222222-2222-2222-2222-222222222222"},
+		{Address: p.Changes[5].Address, Kind: provision.KindApplication, Action: provision.Adopt},
+	}
+	empty := &provision.Plan{}
+	applied := true
+	rep := NewReport([]Run{
+		NewRun("tenants/contoso.yaml", "contoso.onmicrosoft.com", p, results),
+		NewRun("tenants/fabrikam.yaml", "", empty, nil),
+	})
+	rep.Applied = &applied
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "apply -o json over two files", "apply.json", js.Bytes())
+
+	var round struct {
+		Runs []struct {
+			Results []struct{ Action, Status string }
+		}
+	}
+	if err := json.Unmarshal(js.Bytes(), &round); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range round.Runs[0].Results {
+		got = append(got, r.Action+" "+r.Status)
+	}
+	want := []string{"create done", "update done", "update failed", "delete skipped", "rotate done", "adopt done"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results' actions and statuses -want +got:\n%s", diff)
+	}
+	if rep.Summary != p.Summary() {
+		t.Errorf("total summary %+v, want the one non-empty run's %+v", rep.Summary, p.Summary())
 	}
 }
 

@@ -31,7 +31,7 @@ const (
 // so it shows exactly what -o json shows.
 func Text(w io.Writer, p *provision.Plan, opts TextOptions) error {
 	var buf bytes.Buffer
-	if err := JSON(&buf, p); err != nil {
+	if err := WriteJSON(&buf, NewDocument(p)); err != nil {
 		return err
 	}
 	var d decoded
