@@ -121,6 +121,7 @@ func TestPlanApplyPlanIsEmpty(t *testing.T) {
 				`+ application["OpenFire"]`,
 				`+ application["OpenFire"].service_principal`,
 				`+ application["OpenFire"].consent["Microsoft Graph"].delegated`,
+				`+ application["OpenFire"].consent["Office 365 Exchange Online"].delegated`,
 				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["IMAP.AccessAsApp"]`,
 				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["POP.AccessAsApp"]`,
 				`+ application["OpenFire"].consent["Office 365 Exchange Online"].role["SMTP.SendAsApp"]`,

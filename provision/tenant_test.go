@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
@@ -44,10 +45,18 @@ func (f *fixture) observedIDs(t *testing.T, docs []*manifests.Document) openfire
 	filter := "clientId eq '" + ids.spID + "'"
 	grants, err := client.Oauth2PermissionGrants().Get(ctx, &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetRequestConfiguration{
 		QueryParameters: &oauth2permissiongrants.Oauth2PermissionGrantsRequestBuilderGetQueryParameters{Filter: &filter}})
-	if err != nil || len(grants.GetValue()) != 1 {
-		t.Fatalf("grants of the OpenFire service principal: %v, err %v", grants, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ids.grantID = *grants.GetValue()[0].GetId()
+	// Two tenant-wide grants: Microsoft Graph's and Exchange Online's delegated scopes.
+	for _, g := range grants.GetValue() {
+		if !strings.EqualFold(*g.GetResourceId(), ids.exoSPID) {
+			ids.grantID = *g.GetId()
+		}
+	}
+	if n := len(grants.GetValue()); n != 2 || ids.grantID == "" {
+		t.Fatalf("grants of the OpenFire service principal: %d, want Graph's and Exchange Online's", n)
+	}
 	assignments, err := client.ServicePrincipals().ByServicePrincipalId(ids.spID).AppRoleAssignments().Get(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
