@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -108,19 +107,14 @@ func (e *Engine) PlanWith(ctx context.Context, docs []*manifests.Document, opts 
 	if err != nil {
 		return nil, fmt.Errorf("observe tenant: %w", err)
 	}
-	p := &Plan{FormatVersion: FormatVersion, Changes: []Change{}, Warnings: []Warning{}}
+	p := &Plan{FormatVersion: FormatVersion, Changes: []Change{}, Warnings: []Warning{}, Secrets: []SecretStatus{}}
 	var probs manifests.Diagnostics
 	for i, w := range wants {
-		changes, warnings, err := PlanDocument(w, observed[i], opts)
-		var d manifests.Diagnostics
-		switch {
-		case errors.As(err, &d):
-			probs = append(probs, d...)
-		case err != nil:
-			return nil, err
-		}
-		p.Changes = append(p.Changes, changes...)
-		p.Warnings = append(p.Warnings, warnings...)
+		d := planDocument(w, observed[i], opts)
+		probs = append(probs, d.probs...)
+		p.Changes = append(p.Changes, d.changes...)
+		p.Warnings = append(p.Warnings, d.warnings...)
+		p.Secrets = append(p.Secrets, d.secrets...)
 	}
 	if len(probs) > 0 {
 		return nil, probs

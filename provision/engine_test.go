@@ -298,3 +298,22 @@ func TestUnknownPermissionIsReportedAtItsLine(t *testing.T) {
 		t.Errorf("plan error -want +got:\n%s", diff)
 	}
 }
+
+func TestPlanReportsEveryManagedSecretsExpiry(t *testing.T) {
+	f := newFixture(t, simtenant.Faults{})
+	docs := example(t, "openfire.yaml")
+	if got := f.plan(t, docs).Secrets; len(got) != 1 || got[0].KeyID != "" || got[0].DaysLeft != nil {
+		t.Fatalf("secrets before the first apply: %+v, want the one secret with no credential yet", got)
+	}
+	f.apply(t, f.plan(t, docs))
+	later, err := f.engine.PlanWith(context.Background(), docs, provision.PlanOptions{Now: f.clock.Now().Add(10 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := later.Secrets
+	lifetime := int(time.Duration(docs[0].Application.Secrets[0].EffectiveLifetime()).Hours() / 24)
+	if len(got) != 1 || got[0].KeyID == "" || got[0].DaysLeft == nil || *got[0].DaysLeft != lifetime-10 ||
+		got[0].Address != `application["OpenFire"].secret["OpenFire Mail"]` {
+		t.Errorf("secrets 10 days after apply: %+v, want OpenFire Mail with %d days left", got, lifetime-10)
+	}
+}

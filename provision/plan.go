@@ -125,6 +125,9 @@ type Plan struct {
 	FormatVersion string    `json:"format_version"`
 	Changes       []Change  `json:"changes"`
 	Warnings      []Warning `json:"warnings"`
+	// Secrets is the state of every client secret the manifests manage, as observed before
+	// the changes: what a scheduled job reports on (which expire soonest).
+	Secrets []SecretStatus `json:"secrets"`
 }
 
 // Empty reports whether applying the plan would change nothing.

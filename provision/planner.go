@@ -34,6 +34,7 @@ type docPlan struct {
 
 	changes  []Change
 	warnings []Warning
+	secrets  []SecretStatus
 	probs    manifests.Diagnostics
 }
 
@@ -53,6 +54,15 @@ func (d *docPlan) problem(path string, err error) {
 // I/O. The error, when not nil, is a manifests.Diagnostics listing every problem found, each
 // at its manifest position.
 func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warning, error) {
+	d := planDocument(want, o, opts)
+	if len(d.probs) > 0 {
+		return nil, nil, d.probs
+	}
+	return d.changes, d.warnings, nil
+}
+
+// planDocument runs every kind's planner over one document; see PlanDocument.
+func planDocument(want Desired, o *Observed, opts PlanOptions) *docPlan {
 	if o == nil {
 		o = &Observed{}
 	}
@@ -62,9 +72,6 @@ func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warn
 			continue
 		}
 		k.plan(d)
-	}
-	if len(d.probs) > 0 {
-		return nil, nil, d.probs
 	}
 	for i := range d.changes {
 		t := &d.changes[i].Target
@@ -77,5 +84,5 @@ func PlanDocument(want Desired, o *Observed, opts PlanOptions) ([]Change, []Warn
 		}
 	}
 	SortChanges(d.changes)
-	return d.changes, d.warnings, nil
+	return d
 }

@@ -75,6 +75,28 @@ func (secretKind) plan(d *docPlan) {
 	changes, warnings := planSecrets(d.want, d.app, d.opts)
 	d.change(changes...)
 	d.warn(warnings...)
+	for _, s := range d.want.Secrets {
+		st := SecretStatus{Address: secretAddress(d.want, s.Name), Name: s.Name}
+		if creds := credentialsNamed(d.app, s.Name); len(creds) > 0 {
+			st.KeyID, st.EndDateTime = creds[0].KeyID, creds[0].EndDate
+			if end, ok := endOf(creds[0]); ok && !d.opts.Now.IsZero() {
+				days := int(end.Sub(d.opts.Now).Hours() / 24)
+				st.DaysLeft = &days
+			}
+		}
+		d.secrets = append(d.secrets, st)
+	}
+}
+
+// SecretStatus is the observed state of one managed secret: its newest credential (none yet
+// when KeyID is empty) and when it expires.
+type SecretStatus struct {
+	Address     string `json:"address"`
+	Name        string `json:"name"`
+	KeyID       string `json:"keyId,omitempty"`
+	EndDateTime string `json:"endDateTime,omitempty"` // RFC 3339
+	// DaysLeft is the whole days until EndDateTime (negative once expired).
+	DaysLeft *int `json:"daysLeft,omitempty"`
 }
 
 // Client secrets are recognised by their displayName, the manifest's secret name: the

@@ -24,6 +24,8 @@ type Document struct {
 	Changes  []provision.Change  `json:"changes"`
 	Summary  provision.Summary   `json:"summary"`
 	Warnings []provision.Warning `json:"warnings"`
+	// Secrets are the managed secrets as observed: their newest credential's expiry.
+	Secrets []provision.SecretStatus `json:"secrets"`
 }
 
 // NewDocument builds the JSON form of p.
@@ -32,6 +34,10 @@ func NewDocument(p *provision.Plan) Document {
 		Changes:  p.Changes,
 		Summary:  p.Summary(),
 		Warnings: p.Warnings,
+		Secrets:  p.Secrets,
+	}
+	if d.Secrets == nil {
+		d.Secrets = []provision.SecretStatus{}
 	}
 	if d.Changes == nil {
 		d.Changes = []provision.Change{}
