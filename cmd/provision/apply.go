@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/render"
+	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/spf13/cobra"
 )
 
@@ -17,6 +19,8 @@ type applyOptions struct {
 	autoApprove      bool
 	dryRun           bool
 	detailedExitCode bool // with dryRun: exit 2 when changes are pending (rotate)
+	// waitTimeout bounds the wait for the directory to show what was written; 0: no wait.
+	waitTimeout time.Duration
 	// verb is the command that applies (apply or rotate), for its questions and messages.
 	verb string
 }
@@ -31,7 +35,9 @@ order, printing each on stdout as it completes. Every change is idempotent: if a
 interrupted (Ctrl-C stops after the change in flight; a second Ctrl-C stops at once) or fails,
 running it again finishes the job.
 
-Without a terminal, apply refuses to run unless --auto-approve is given.`,
+Apply returns only once a fresh read of the tenant shows what it wrote (the directory
+replicates writes for a while; see --wait-timeout), so that apply && plan --detailed-exitcode
+holds. Without a terminal, apply refuses to run unless --auto-approve is given.`,
 		Args:              manifestArgs,
 		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,6 +46,7 @@ Without a terminal, apply refuses to run unless --auto-approve is given.`,
 	}
 	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking for confirmation (for CI)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only show the plan, like provision plan")
+	waitFlag(cmd, &o.waitTimeout)
 	return cmd
 }
 
@@ -95,6 +102,9 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 			a, fl, sk := res.Counts()
 			applied, failed, skipped = applied+a, failed+fl, skipped+sk
 		}
+		if err == nil && o.waitTimeout > 0 {
+			err = waitVisible(ctx, f, g, r, opts, res, o.waitTimeout)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", r.file, err))
 		}
@@ -148,4 +158,58 @@ func writeApplyJSON(f *factory, runs []*fileRun, applied bool) error {
 	rep := render.NewReport(reportRuns(runs))
 	rep.Applied = &applied
 	return render.WriteJSON(f.out, rep)
+}
+
+// waitFlag adds --wait-timeout to a command that applies.
+func waitFlag(cmd *cobra.Command, d *time.Duration) {
+	cmd.Flags().DurationVar(d, "wait-timeout", provision.DefaultWaitTimeout,
+		"after applying, wait at most this long for the directory to show every change (0: do not wait)")
+}
+
+// waitVisible waits for the directory to show what r's apply wrote, saying on stderr what it
+// waits for: a line per read on a non-terminal, one line rewritten in place on a terminal.
+func waitVisible(ctx context.Context, f *factory, g *globalOptions, r *fileRun, opts provision.PlanOptions, res *provision.ApplyResult, timeout time.Duration) error {
+	terminal := f.isTerminal()
+	said := false
+	w := provision.WaitOptions{Timeout: timeout}
+	if g.simulate.enabled {
+		// The simulated directory's replication window is known (PROVISION_SIMULATE_FAULTS):
+		// the confirmations span just that, and without lag one clean read shows it, so the
+		// README's first run does not sit through a real directory's confirmations.
+		if lag := f.simulatedLag(); lag > 0 {
+			w.ConfirmSpan = lag
+		} else {
+			w.ConfirmReads, w.ConfirmSpan = 1, time.Nanosecond
+		}
+	}
+	w.Progress = func(pending []provision.Change, waited time.Duration) {
+		addrs := make([]string, len(pending))
+		for i, c := range pending {
+			addrs[i] = c.Address
+		}
+		line := fmt.Sprintf("waiting for the directory to show %d change(s) (%s so far): %s", len(pending),
+			waited.Round(time.Second), strings.Join(addrs, ", "))
+		if terminal {
+			fmt.Fprintf(f.errOut, "\r\x1b[K%s", line)
+		} else {
+			fmt.Fprintln(f.errOut, line)
+		}
+		said = true
+	}
+	err := r.session.engine().AwaitVisible(ctx, r.docs, opts, res, w)
+	if said && terminal {
+		fmt.Fprintln(f.errOut)
+	}
+	if err != nil {
+		return fmt.Errorf("wait for the directory: %w", err)
+	}
+	return nil
+}
+
+// simulatedLag is the replication window of the simulated tenant's faults
+// (PROVISION_SIMULATE_FAULTS); a specification that does not parse was refused when the
+// tenant started.
+func (f *factory) simulatedLag() time.Duration {
+	faults, _ := simtenant.ParseFaults(f.getenv(envSimulateFaults))
+	return faults.ReplicationLag
 }

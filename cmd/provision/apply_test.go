@@ -372,3 +372,35 @@ func TestPlanSignsInOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyWaitsForReplication: with the simulated directory replicating for 300 ms (every
+// read of a new object in its first 300 ms misses it), apply says it waits, returns once
+// reads show its writes, and the plan run right after it is empty; with --wait-timeout 0 it
+// returns at once, and the plan right after still misses the writes.
+func TestApplyWaitsForReplication(t *testing.T) {
+	work := t.TempDir()
+	manifest := copyExample(t, "minimal.yaml", work)
+	chdir(t, work)
+	c := &cli{env: map[string]string{"PROVISION_SIMULATE_FAULTS": "lag=300ms"}}
+	state := "--simulate=" + filepath.Join(work, "waited.json")
+	if code := c.run(t, "apply", "--auto-approve", state, manifest); code != exitOK {
+		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stderr.String(), "waiting for the directory to show 1 change(s)") {
+		t.Errorf("apply did not say what it waits for; stderr:\n%s", c.stderr.String())
+	}
+	if code := c.run(t, "plan", "--detailed-exitcode", state, manifest); code != exitOK {
+		t.Errorf("plan right after apply: exit %d, want 0; stdout:\n%s", code, c.stdout.String())
+	}
+
+	state = "--simulate=" + filepath.Join(work, "not-waited.json")
+	if code := c.run(t, "apply", "--auto-approve", "--wait-timeout", "0", state, manifest); code != exitOK {
+		t.Fatalf("apply --wait-timeout 0: exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if strings.Contains(c.stderr.String(), "waiting for the directory") {
+		t.Errorf("apply --wait-timeout 0 waited; stderr:\n%s", c.stderr.String())
+	}
+	if code := c.run(t, "plan", "--detailed-exitcode", state, manifest); code != exitChangesPending {
+		t.Errorf("plan right after an apply that did not wait: exit %d, want 2 (the service principal is still replicating); the test no longer shows the lag", code)
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/provisionhq/provision/provision"
 	"github.com/spf13/cobra"
 )
@@ -11,6 +13,7 @@ type rotateOptions struct {
 	autoApprove bool
 	dryRun      bool
 	detailed    bool
+	waitTimeout time.Duration
 }
 
 func newRotateCmd(f *factory, g *globalOptions) *cobra.Command {
@@ -25,7 +28,7 @@ older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
 		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return planAndApply(cmd.Context(), f, g, args,
-				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed, verb: "rotate"},
+				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed, verb: "rotate", waitTimeout: o.waitTimeout},
 				provision.PlanOptions{SecretsOnly: true, ForceRotate: o.force})
 		},
 	}
@@ -33,5 +36,6 @@ older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
 	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "rotate without asking for confirmation (for CI)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only show what would be rotated")
 	cmd.Flags().BoolVar(&o.detailed, "detailed-exitcode", false, "with --dry-run: exit 2 when a secret is due for rotation or any credential of the app expires soon, 0 otherwise")
+	waitFlag(cmd, &o.waitTimeout)
 	return cmd
 }
