@@ -563,25 +563,8 @@ func (applicationKind) apply(ctx context.Context, e *Engine, c *Change, st *appS
 			return "", err
 		}
 	} else {
-		// Without a uniqueName a create is a POST, which Graph would happily repeat: first
-		// look for the app an earlier run made (its answer lost, or this plan applied
-		// twice), recognised by name and ownership tag.
-		if app, err = findOwnApplication(ctx, e, spec.DisplayName); err != nil {
-			return "", fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpFindApplication))
-		}
-		if app != nil {
-			id := str(app.GetId())
-			if err := e.retry(ctx, false, func(ctx context.Context) error {
-				_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
-				return err
-			}); err != nil {
-				return "", fmt.Errorf("update application: %w", rights.ExplainDenied(err, rights.OpUpdateApplication))
-			}
-		} else if err := e.retry(ctx, false, func(ctx context.Context) error {
-			app, err = client.Applications().Post(ctx, body, nil)
-			return err
-		}); err != nil {
-			return "", fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpCreateApplication))
+		if app, err = createApplicationOnce(ctx, e, spec.DisplayName, body); err != nil {
+			return "", err
 		}
 	}
 	if app == nil || str(app.GetId()) == "" || str(app.GetAppId()) == "" {
@@ -642,4 +625,67 @@ func findOwnApplication(ctx context.Context, e *Engine, name string) (models.App
 		}
 	}
 	return nil, nil
+}
+
+// createApplicationOnce creates the application of a manifest without a uniqueName. Its
+// create is a POST that Graph would happily repeat, making a second application of the same
+// name: so the application an earlier run made (recognised by its name and the ownership tag)
+// is looked up first, and after a POST whose outcome is unknown (a 5xx, a lost answer) it is
+// looked for until it shows or visibleWithin has passed, before the POST is sent again.
+func createApplicationOnce(ctx context.Context, e *Engine, name string, body models.Applicationable) (models.Applicationable, error) {
+	client := e.Graph.Graph
+	app, err := findOwnApplication(ctx, e, name)
+	if err != nil {
+		return nil, fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpFindApplication))
+	}
+	if app != nil {
+		id := str(app.GetId())
+		if err := e.retry(ctx, false, func(ctx context.Context) error {
+			_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("update application: %w", rights.ExplainDenied(err, rights.OpUpdateApplication))
+		}
+		return app, nil
+	}
+	for attempt := 1; ; attempt++ {
+		err := e.retry(ctx, false, func(ctx context.Context) error {
+			var err error
+			if app, err = client.Applications().Post(ctx, body, nil); err == nil && (app == nil || str(app.GetAppId()) == "") {
+				return errAnswerLost
+			}
+			return err
+		})
+		if err == nil {
+			return app, nil
+		}
+		if !outcomeUnknown(err) || attempt == createAttempts {
+			return nil, fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpCreateApplication))
+		}
+		// The POST may have made the application: wait for it to show before sending another.
+		if app, err = awaitOwnApplication(ctx, e, name); err != nil || app != nil {
+			return app, err
+		}
+	}
+}
+
+// awaitOwnApplication looks for the application named name with the ownership tag until it
+// shows, or visibleWithin has passed (nil then: the create did not happen).
+func awaitOwnApplication(ctx context.Context, e *Engine, name string) (models.Applicationable, error) {
+	var app models.Applicationable
+	policy := graph.RetryPolicy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}
+	err := graph.Retry(ctx, e.clock(), policy, func(ctx context.Context) error {
+		var err error
+		if app, err = findOwnApplication(ctx, e, name); err == nil && app == nil {
+			return errNotVisible
+		}
+		return err
+	}, func(err error) bool { return errors.Is(err, errNotVisible) })
+	if errors.Is(err, errNotVisible) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look for the application %q a create may have made: %w", name, err)
+	}
+	return app, nil
 }

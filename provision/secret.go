@@ -545,16 +545,22 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 	body := applications.NewItemAddPasswordPostRequestBody()
 	body.SetPasswordCredential(pc)
 	var created models.PasswordCredentialable
-	err = e.retry(ctx, st.freshApp, func(ctx context.Context) error {
-		var err error
-		created, err = e.Graph.Graph.Applications().ByApplicationId(objectID).AddPassword().Post(ctx, body, nil)
-		return err
-	})
-	if err == nil && (created == nil || created.GetKeyId() == nil) {
-		err = errAnswerLost // a success without the credential: its value is lost
-	}
-	if err != nil {
-		return "", e.addPasswordFailed(ctx, objectID, spec, started, err)
+	for attempt := 1; ; attempt++ {
+		err = e.retry(ctx, st.freshApp, func(ctx context.Context) error {
+			var err error
+			created, err = e.Graph.Graph.Applications().ByApplicationId(objectID).AddPassword().Post(ctx, body, nil)
+			return err
+		})
+		if err == nil && (created == nil || created.GetKeyId() == nil) {
+			err = errAnswerLost // a success without the credential: its value is lost
+		}
+		if err == nil {
+			break
+		}
+		again, ferr := e.addPasswordFailed(ctx, objectID, spec, started, err)
+		if !again || attempt == createAttempts {
+			return "", ferr
+		}
 	}
 	keyID := uuidStr(created.GetKeyId())
 	secret := sensitive.New(str(created.GetSecretText()))
@@ -601,21 +607,23 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 }
 
 // addPasswordFailed explains a refused addPassword, and cleans up after one whose outcome is
-// unknown (no answer, or a 5xx): the credential may exist, with a value nobody received.
-func (e *Engine) addPasswordFailed(ctx context.Context, objectID string, spec *SecretSpec, started time.Time, err error) error {
+// unknown (no answer, a 5xx, a success without the credential): the credential may exist,
+// with a value nobody received. It says whether addPassword may be sent again: when the
+// outcome was unknown and no orphan is left.
+func (e *Engine) addPasswordFailed(ctx context.Context, objectID string, spec *SecretSpec, started time.Time, err error) (bool, error) {
 	ge, ok := graph.AsError(err)
 	switch {
 	case ok && ge.Status == http.StatusBadRequest && isLifetimePolicy(ge):
-		return fmt.Errorf("create secret: the tenant's app management policy does not allow a client secret valid for %s; set a lifetime the policy allows in the manifest (Graph said: %s): %w",
+		return false, fmt.Errorf("create secret: the tenant's app management policy does not allow a client secret valid for %s; set a lifetime the policy allows in the manifest (Graph said: %s): %w",
 			manifests.Duration(spec.Lifetime), ge.Message, err)
 	case ok && strings.Contains(ge.Message, "size of the object has exceeded its limit"):
-		return fmt.Errorf("create secret: the application holds as many credentials as Entra allows; remove unused ones: %w", err)
-	case ok && ge.Status > 0 && ge.Status < http.StatusInternalServerError:
-		return fmt.Errorf("create secret: %w", err)
+		return false, fmt.Errorf("create secret: the application holds as many credentials as Entra allows; remove unused ones: %w", err)
+	case !outcomeUnknown(err):
+		return false, fmt.Errorf("create secret: %w", err)
 	}
 	orphans, ferr := e.orphans(ctx, objectID, spec, started)
 	if ferr != nil {
-		return fmt.Errorf("create secret: %w; whether Graph created it is unknown and reading the application failed (%v): if a credential named %q appeared, remove it, then run provision rotate --force", err, ferr, spec.Name)
+		return false, fmt.Errorf("create secret: %w; whether Graph created it is unknown and reading the application failed (%v): if a credential named %q appeared, remove it, then run provision rotate --force", err, ferr, spec.Name)
 	}
 	var left []string
 	for _, id := range orphans {
@@ -624,9 +632,9 @@ func (e *Engine) addPasswordFailed(ctx context.Context, objectID string, spec *S
 		}
 	}
 	if len(left) > 0 {
-		return fmt.Errorf("create secret: %w; a credential was created whose value was lost and removing it failed: remove keyId %s yourself", err, strings.Join(left, ", "))
+		return false, fmt.Errorf("create secret: %w; a credential was created whose value was lost and removing it failed: remove keyId %s yourself", err, strings.Join(left, ", "))
 	}
-	return fmt.Errorf("create secret: %w", err)
+	return true, fmt.Errorf("create secret: %w", err)
 }
 
 // isLifetimePolicy reports an addPassword refused by an app management policy
@@ -639,28 +647,37 @@ func isLifetimePolicy(e *graph.Error) bool {
 
 // orphans lists credentials of spec's name that the plan did not see and that started with or
 // after this attempt: made by an addPassword whose answer was lost. (A minute of slack covers
-// clock skew with the service.)
+// clock skew with the service.) A credential made moments ago may not show yet: the
+// application is read again until one shows or visibleWithin has passed.
 func (e *Engine) orphans(ctx context.Context, objectID string, spec *SecretSpec, started time.Time) ([]string, error) {
-	var app models.Applicationable
-	err := e.retry(ctx, false, func(ctx context.Context) error {
-		var err error
-		app, err = e.Graph.Graph.Applications().ByApplicationId(objectID).Get(ctx, &applications.ApplicationItemRequestBuilderGetRequestConfiguration{
-			QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id", "passwordCredentials"}}})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read credentials: %w", err)
-	}
 	var out []string
-	for _, p := range app.GetPasswordCredentials() {
-		id := uuidStr(p.GetKeyId())
-		if str(p.GetDisplayName()) != spec.Name || slices.ContainsFunc(spec.Known, func(k string) bool { return strings.EqualFold(k, id) }) {
-			continue
+	policy := graph.RetryPolicy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}
+	err := graph.Retry(ctx, e.clock(), policy, func(ctx context.Context) error {
+		app, err := e.Graph.Graph.Applications().ByApplicationId(objectID).Get(ctx, &applications.ApplicationItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id", "passwordCredentials"}}})
+		if err != nil {
+			return graph.Wrap(err)
 		}
-		if s := p.GetStartDateTime(); s != nil && s.Before(started.Add(-time.Minute)) {
-			continue
+		out = nil
+		if app != nil {
+			for _, p := range app.GetPasswordCredentials() {
+				id := uuidStr(p.GetKeyId())
+				if str(p.GetDisplayName()) != spec.Name || slices.ContainsFunc(spec.Known, func(k string) bool { return strings.EqualFold(k, id) }) {
+					continue
+				}
+				if s := p.GetStartDateTime(); s != nil && s.Before(started.Add(-time.Minute)) {
+					continue
+				}
+				out = append(out, id)
+			}
 		}
-		out = append(out, id)
+		if len(out) == 0 {
+			return errNotVisible
+		}
+		return nil
+	}, func(err error) bool { return errors.Is(err, errNotVisible) })
+	if err != nil && !errors.Is(err, errNotVisible) {
+		return nil, fmt.Errorf("read credentials: %w", err)
 	}
 	return out, nil
 }
@@ -699,9 +716,18 @@ func (e *Engine) removePassword(ctx context.Context, objectID, keyID string, fre
 	}
 	body := applications.NewItemRemovePasswordPostRequestBody()
 	body.SetKeyId(&id)
+	unknown := 0
 	err = e.Graph.Retry(ctx, func(ctx context.Context) error {
 		return e.Graph.Graph.Applications().ByApplicationId(objectID).RemovePassword().Post(ctx, body, nil)
-	}, func(err error) bool { return fresh && (graph.IsReplicationLag(err) || graph.IsPasswordNotFound(err)) })
+	}, func(err error) bool {
+		if outcomeUnknown(err) && unknown < createAttempts-1 {
+			// removePassword is a POST, which the transport does not repeat; removing twice is
+			// harmless (the second finds it gone), so a 5xx or a lost answer is sent again.
+			unknown++
+			return true
+		}
+		return fresh && (graph.IsReplicationLag(err) || graph.IsPasswordNotFound(err))
+	})
 	if err == nil || graph.IsPasswordNotFound(err) {
 		return nil
 	}
