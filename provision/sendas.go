@@ -343,7 +343,11 @@ func (sendAsKind) apply(ctx context.Context, e *Engine, c *Change, _ *appState) 
 		}
 		return "", nil
 	}
-	if err := e.Exchange.AddSendAs(ctx, mb, tr); err != nil {
+	// A mailbox or trustee the directory has but Exchange does not know yet (created or
+	// licensed moments ago: Exchange learns of it by its own replication) is waited for, with
+	// the replication backoff, rather than failed.
+	err := e.Graph.Retry(ctx, func(ctx context.Context) error { return e.Exchange.AddSendAs(ctx, mb, tr) }, exchange.IsNotFound)
+	if err != nil {
 		return "", fmt.Errorf("grant Send-As on %s to %s: %w", mb, tr, err)
 	}
 	return "", nil
