@@ -265,6 +265,22 @@ func (applicationKind) plan(d *docPlan) {
 	if d.opts.SecretsOnly {
 		return
 	}
+	if d.opts.Destroy {
+		if app == nil {
+			return
+		}
+		if !d.removesApplication() {
+			d.warn(Warning{Address: d.want.Address, Source: d.want.pos("application"), Message: fmt.Sprintf(
+				"application %q (appId %s) was not made by provision (no %s tag): destroy keeps it and its enterprise application, and removes only what the manifest manages on it; --include-adopted deletes it too",
+				app.DisplayName, app.AppID, ownershipTag)})
+			return
+		}
+		d.change(Change{Address: d.want.Address, Kind: KindApplication, Action: Delete,
+			Reason: "soft-deleted: the directory keeps it 30 days, restorable (POST /directory/deletedItems/{id}/restore, or Restore in the portal's Deleted applications) with the same appId",
+			Attrs:  []AttrChange{{Name: "name", Before: app.DisplayName}, {Name: "appId", Before: app.AppID}},
+			Source: d.want.pos("application"), Target: Target{ID: app.ID, AppID: app.AppID}})
+		return
+	}
 	if c := planApplication(d.want, app, d.apis, d.obs.Resources); c != nil {
 		d.change(*c)
 	}
@@ -534,8 +550,24 @@ func applicationBody(s *applicationSpec) (models.Applicationable, error) {
 	return body, nil
 }
 
-// apply creates, updates or adopts the registration.
+// removesApplication reports whether a destroy plan deletes the document's application:
+// provision made it (the ownership tag), or the user said --include-adopted.
+func (d *docPlan) removesApplication() bool {
+	return d.app != nil && (slices.Contains(d.app.Tags, ownershipTag) || d.opts.IncludeAdopted)
+}
+
+// apply creates, updates, adopts or (soft-)deletes the registration.
 func (applicationKind) apply(ctx context.Context, e *Engine, c *Change, st *appState) (string, error) {
+	if c.Action == Delete {
+		id := c.Target.ID
+		err := e.retry(ctx, false, func(ctx context.Context) error {
+			return e.Graph.Graph.Applications().ByApplicationId(id).Delete(ctx, nil)
+		})
+		if err != nil && !graph.IsNotFound(err) {
+			return "", fmt.Errorf("delete application: %w", rights.ExplainDenied(err, rights.OpUpdateApplication))
+		}
+		return id, nil
+	}
 	spec, ok := c.Target.Spec.(*applicationSpec)
 	if !ok {
 		return "", errors.New("apply application: the change carries no application")

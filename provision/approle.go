@@ -30,7 +30,7 @@ type appRoleGrantKind struct{}
 func (appRoleGrantKind) name() Kind { return KindAppRoleGrant }
 
 func (appRoleGrantKind) traits() traits {
-	return traits{stage: 3, operations: []rights.Operation{rights.OpGrantApplicationRoles}}
+	return traits{stage: 3, needs: []Kind{KindApplication, KindServicePrincipal}, operations: []rights.Operation{rights.OpGrantApplicationRoles}}
 }
 
 // AppRoleAssignment is an app role held by a principal on a resource.
@@ -75,6 +75,9 @@ func (appRoleGrantKind) plan(d *docPlan) {
 	want, c := d.want, consentOf(d)
 	wanted := map[string]bool{} // resourceID/appRoleID
 	for _, api := range d.apis {
+		if d.opts.Destroy {
+			break // every role the service principal holds goes
+		}
 		for _, p := range api.Application {
 			wanted[strings.ToLower(api.Resource.ID+"/"+p.ID)] = true
 			if c.holds(api.Resource.ID, p.ID) {
@@ -102,7 +105,7 @@ func (appRoleGrantKind) plan(d *docPlan) {
 		name := resourceLabel(d.obs.Resources, a.ResourceID, a.ResourceDisplayName)
 		d.change(Change{
 			Address: roleAddress(want, name, res.PermissionName(a.AppRoleID, AccessRole)),
-			Kind:    KindAppRoleGrant, Action: Delete, Reason: "not in the manifest",
+			Kind:    KindAppRoleGrant, Action: Delete, Reason: removalReason(d, "not in the manifest"),
 			Attrs:  []AttrChange{{Name: "appRoleId", Before: a.AppRoleID}},
 			Target: Target{ID: a.ID, Spec: &appRoleSpec{ResourceID: a.ResourceID, AppRoleID: a.AppRoleID}},
 		})

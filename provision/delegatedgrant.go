@@ -33,7 +33,7 @@ type delegatedGrantKind struct{}
 func (delegatedGrantKind) name() Kind { return KindDelegatedGrant }
 
 func (delegatedGrantKind) traits() traits {
-	return traits{stage: 3, operations: []rights.Operation{rights.OpReadGrants, rights.OpGrantDelegated}}
+	return traits{stage: 3, needs: []Kind{KindApplication, KindServicePrincipal}, operations: []rights.Operation{rights.OpReadGrants, rights.OpGrantDelegated}}
 }
 
 // Grant is an oauth2PermissionGrant: delegated permissions consented for a client.
@@ -84,6 +84,17 @@ func (delegatedGrantKind) plan(d *docPlan) {
 		return
 	}
 	c := consentOf(d)
+	if d.opts.Destroy {
+		if d.want.AdminConsent {
+			for _, gs := range c.grants {
+				name := resourceLabel(d.obs.Resources, gs[0].ResourceID, "")
+				for _, g := range gs {
+					d.change(deleteGrant(grantAddress(d.want, name), g, "destroy"))
+				}
+			}
+		}
+		return
+	}
 	d.warn(consentWarnings(d, c)...)
 	if !d.want.AdminConsent {
 		return

@@ -119,6 +119,9 @@ func (e *Engine) PlanWith(ctx context.Context, docs []*manifests.Document, opts 
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	SortChanges(p.Changes)
+	sortPlan(p.Changes, opts)
+	if len(opts.Targets) > 0 {
+		p.Changes, p.Warnings = target(p.Changes, p.Warnings, opts.Targets)
+	}
 	return p, nil
 }

@@ -33,6 +33,9 @@ type traits struct {
 	bound func(e *Engine) int
 	// rotation marks the kinds provision rotate plans (PlanOptions.SecretsOnly).
 	rotation bool
+	// needs are the kinds whose creation, in the same application, a change of the kind
+	// depends on: a targeted change (--target) brings them along.
+	needs []Kind
 	// operations are the rights operations the kind performs.
 	operations []rights.Operation
 }

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"slices"
 	"time"
 
 	"github.com/provisionhq/provision/manifests"
@@ -15,6 +16,15 @@ type PlanOptions struct {
 	SecretsOnly bool
 	// ForceRotate rotates every managed secret now, whatever its expiry (rotate --force).
 	ForceRotate bool
+	// Destroy plans the removal of everything the manifests manage, in reverse dependency
+	// order (provision destroy, plan --destroy).
+	Destroy bool
+	// IncludeAdopted lets Destroy delete applications that lack provision's ownership tag
+	// (made elsewhere and adopted); without it they, and their service principal, are kept.
+	IncludeAdopted bool
+	// Targets limits the plan to the changes at these addresses (or under them) and the
+	// changes they depend on; empty means everything.
+	Targets []string
 }
 
 // docPlan is the planning of one document: its inputs, what kinds resolved so far for the
@@ -83,6 +93,23 @@ func planDocument(want Desired, o *Observed, opts PlanOptions) *docPlan {
 			t.ServicePrincipalID = d.sp.ID
 		}
 	}
-	SortChanges(d.changes)
+	sortPlan(d.changes, opts)
 	return d
+}
+
+// sortPlan puts changes in apply order: SortChanges, or for a destroy plan the reverse
+// dependency order (what refers to an object is removed before the object).
+func sortPlan(cs []Change, opts PlanOptions) {
+	SortChanges(cs)
+	if opts.Destroy {
+		slices.SortStableFunc(cs, func(a, b Change) int { return b.Kind.rank() - a.Kind.rank() })
+	}
+}
+
+// removalReason is why a change removes an object: destroy, or the reason given.
+func removalReason(d *docPlan, reason string) string {
+	if d.opts.Destroy {
+		return "destroy"
+	}
+	return reason
 }

@@ -39,7 +39,7 @@ type secretKind struct{}
 func (secretKind) name() Kind { return KindSecret }
 
 func (secretKind) traits() traits {
-	return traits{stage: 4, rotation: true, operations: []rights.Operation{rights.OpUpdateApplication}}
+	return traits{stage: 4, needs: []Kind{KindApplication, KindServicePrincipal}, rotation: true, operations: []rights.Operation{rights.OpUpdateApplication}}
 }
 
 func (secretKind) observe(context.Context, int, *round) {}
@@ -70,6 +70,21 @@ func passwordCredentialFromModel(p models.PasswordCredentialable) PasswordCreden
 func (secretKind) plan(d *docPlan) {
 	if d.opts.SecretsOnly && d.app == nil && len(d.probs) == 0 {
 		d.problem("application.name", fmt.Errorf("no application %q in the tenant: run provision apply first, rotate only manages the secrets of an existing application", d.want.Name))
+		return
+	}
+	if d.opts.Destroy {
+		for _, s := range d.want.Secrets {
+			if creds := credentialsNamed(d.app, s.Name); len(creds) > 0 {
+				spec := &SecretSpec{Name: s.Name, ApplicationID: d.app.ID}
+				var attrs []AttrChange
+				for _, c := range creds {
+					spec.Retire = append(spec.Retire, c.KeyID)
+				}
+				attrs = append(attrs, AttrChange{Name: "retire", Before: spec.Retire})
+				d.change(Change{Address: secretAddress(d.want, s.Name), Kind: KindSecret, Action: Delete, Reason: "destroy; the sinks keep the last value delivered: clear them yourself",
+					Attrs: attrs, Source: d.want.pos(s.Path), Target: Target{Spec: spec}})
+			}
+		}
 		return
 	}
 	changes, warnings := planSecrets(d.want, d.app, d.opts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -164,7 +165,7 @@ func sendAsAddress(mailbox, trustee string) string {
 // hold Send-As without being listed are removed when the entry says exclusive, and otherwise
 // kept and reported as a warning (not a change, so a plan with nothing to do stays empty).
 // Deny and orphaned (bare SID) rows are never touched; they are reported too.
-func planSendAs(want Desired, o *Observed) ([]Change, []Warning, manifests.Diagnostics) {
+func planSendAs(want Desired, o *Observed, destroy bool) ([]Change, []Warning, manifests.Diagnostics) {
 	if len(want.SendAs) == 0 {
 		return nil, nil, nil
 	}
@@ -212,6 +213,23 @@ func planSendAs(want Desired, o *Observed) ([]Change, []Warning, manifests.Diagn
 		var held []exchange.Trustee
 		if obs != nil {
 			held = obs.Trustees
+		}
+		if destroy {
+			// What the manifest granted goes: the listed trustees' Send-As, nobody else's.
+			for _, t := range box.trustees {
+				for _, h := range held {
+					if slices.ContainsFunc(t.names, h.Matches) {
+						changes = append(changes, Change{
+							Address: sendAsAddress(box.name.Name, t.name.Name), Kind: KindSendAs, Action: Delete, Reason: "destroy",
+							Attrs:  []AttrChange{{Name: "accessRights", Before: "SendAs"}, {Name: "trustee", Before: h.Raw}},
+							Source: want.pos(t.name.Path),
+							Target: Target{Spec: &sendAsSpec{Mailbox: box.upn, Trustee: h.Raw}},
+						})
+						break
+					}
+				}
+			}
+			continue
 		}
 		kept := make([]bool, len(held))
 		added := map[string]bool{}
@@ -320,7 +338,7 @@ func resolveTrustee(want Desired, dir *Directory, mailbox string, t DesiredName,
 
 // plan resolves the document's sendAs entries and diffs them against Exchange.
 func (sendAsKind) plan(d *docPlan) {
-	changes, warnings, probs := planSendAs(d.want, d.obs)
+	changes, warnings, probs := planSendAs(d.want, d.obs, d.opts.Destroy)
 	d.change(changes...)
 	d.warn(warnings...)
 	d.probs = append(d.probs, probs...)

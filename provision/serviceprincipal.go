@@ -28,7 +28,7 @@ type servicePrincipalKind struct{}
 func (servicePrincipalKind) name() Kind { return KindServicePrincipal }
 
 func (servicePrincipalKind) traits() traits {
-	return traits{stage: 2, operations: []rights.Operation{rights.OpReadServicePrincipals,
+	return traits{stage: 2, needs: []Kind{KindApplication}, operations: []rights.Operation{rights.OpReadServicePrincipals,
 		rights.OpCreateServicePrincipal, rights.OpUpdateServicePrincipal}}
 }
 
@@ -87,6 +87,14 @@ func (servicePrincipalKind) plan(d *docPlan) {
 	}
 	want, app, sp := d.want, d.app, d.sp
 	address := want.Address + ".service_principal"
+	if d.opts.Destroy {
+		if sp != nil && d.removesApplication() {
+			d.change(Change{Address: address, Kind: KindServicePrincipal, Action: Delete,
+				Reason: "its application is deleted", Attrs: []AttrChange{{Name: "id", Before: sp.ID}},
+				Target: Target{ID: sp.ID, AppID: sp.AppID}})
+		}
+		return
+	}
 	spec := &servicePrincipalSpec{AssignmentRequired: want.AssignmentRequired}
 	if sp == nil {
 		appID := AttrChange{Name: "appId", KnownAfterApply: true}
@@ -125,6 +133,16 @@ func (servicePrincipalKind) apply(ctx context.Context, e *Engine, c *Change, st 
 	body := models.NewServicePrincipal()
 	if r := spec.AssignmentRequired; r != nil {
 		body.SetAppRoleAssignmentRequired(r)
+	}
+	if c.Action == Delete {
+		id := c.Target.ID
+		err := e.retry(ctx, false, func(ctx context.Context) error {
+			return client.ServicePrincipals().ByServicePrincipalId(id).Delete(ctx, nil)
+		})
+		if err != nil && !graph.IsNotFound(err) {
+			return "", fmt.Errorf("delete service principal: %w", rights.ExplainDenied(err, rights.OpUpdateServicePrincipal))
+		}
+		return id, nil
 	}
 	if c.Action == Update {
 		id := c.Target.ID

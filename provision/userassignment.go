@@ -39,7 +39,7 @@ type userAssignmentKind struct{}
 func (userAssignmentKind) name() Kind { return KindUserAssignment }
 
 func (userAssignmentKind) traits() traits {
-	return traits{stage: 5, bound: func(e *Engine) int { return e.concurrency() },
+	return traits{stage: 5, needs: []Kind{KindApplication, KindServicePrincipal}, bound: func(e *Engine) int { return e.concurrency() },
 		operations: []rights.Operation{rights.OpAssignUsers}}
 }
 
@@ -174,7 +174,10 @@ func (userAssignmentKind) plan(d *docPlan) {
 	if want.Assignments == nil {
 		return
 	}
-	assignees := resolveAssignees(d)
+	var assignees []assignee
+	if !d.opts.Destroy {
+		assignees = resolveAssignees(d)
+	}
 	have := map[string]bool{}
 	if d.sp != nil {
 		wanted := map[string]bool{}
@@ -192,7 +195,7 @@ func (userAssignmentKind) plan(d *docPlan) {
 			}
 			d.change(Change{
 				Address: assignmentAddress(want, a.PrincipalType, a.PrincipalDisplayName),
-				Kind:    KindUserAssignment, Action: Delete, Reason: "not in the manifest",
+				Kind:    KindUserAssignment, Action: Delete, Reason: removalReason(d, "not in the manifest"),
 				Attrs:  []AttrChange{{Name: "principalId", Before: a.PrincipalID}, {Name: "appRoleId", Before: a.AppRoleID}},
 				Target: Target{ID: a.ID, Spec: &appRoleSpec{PrincipalID: a.PrincipalID, AppRoleID: a.AppRoleID}},
 			})

@@ -111,7 +111,9 @@ func TestAwaitVisibleNamesWhatIsNotVisible(t *testing.T) {
 	}
 	var progress []string
 	err = f.engine.AwaitVisible(ctx, docs, provision.PlanOptions{}, res, provision.WaitOptions{Timeout: 20 * time.Second,
-		Progress: func(pending []provision.Change, _ time.Duration) { progress = append(progress, fmt.Sprint(len(pending))) }})
+		Progress: func(pending []provision.Change, _ time.Duration) {
+			progress = append(progress, fmt.Sprint(len(pending)))
+		}})
 	var nv *provision.NotVisibleError
 	if !errors.As(err, &nv) {
 		t.Fatalf("wait beyond its bound: %v, want a NotVisibleError", err)
