@@ -41,12 +41,13 @@ func (t *Tenant) eraseDeleted(m map[string]*entry, e *entry) {
 	delete(m, e.id())
 }
 
-// deletedOfType returns the deleted items of the type an OData cast names, with its kind.
+// deletedOfType returns the deleted items of the type an OData cast names (microsoft.graph.x,
+// or graph.x as the SDK writes it), with its kind.
 func (t *Tenant) deletedOfType(cast string) (*kind, map[string]*entry, bool) {
-	switch strings.ToLower(cast) {
-	case "microsoft.graph.application":
+	switch strings.TrimPrefix(strings.ToLower(cast), "microsoft.") {
+	case "graph.application":
 		return t.kinds.application, t.dir.DeletedApplications, true
-	case "microsoft.graph.serviceprincipal":
+	case "graph.serviceprincipal":
 		return t.kinds.servicePrincipal, t.dir.DeletedServicePrincipals, true
 	}
 	return nil, nil, false

@@ -11,11 +11,14 @@ import (
 const msgOwnerExists = "One or more added object references already exist for the following modified properties: 'owners'."
 
 // routeOwners serves the owners of an application or a service principal: GET owners,
-// POST owners/$ref and DELETE owners/{id}/$ref. segs[0] is the owners segment. canWrite
-// reports whether the caller may change obj.
+// POST owners/$ref, and DELETE owners/{id}/$ref or owners/$ref?@id={url}. segs[0] is the
+// owners segment. canWrite reports whether the caller may change obj.
 func (t *Tenant) routeOwners(rq *request, segs []seg, obj *entry, canWrite func() bool) *response {
 	nav := segs[0]
 	ref := len(segs) == 2 && segs[1].name == "$ref"
+	if id := rq.query.Get("@id"); !nav.keyed && ref && rq.method == http.MethodDelete && id != "" {
+		nav.keyed, nav.key = true, objectIDOf(id)
+	}
 	switch {
 	case !nav.keyed && len(segs) == 1:
 		if rq.method != http.MethodGet {
@@ -57,6 +60,16 @@ func (t *Tenant) routeOwners(rq *request, segs []seg, obj *entry, canWrite func(
 	return rq.noRoute(segs[len(segs)-1].name)
 }
 
+// objectIDOf is the object id at the end of a reference URL
+// (https://graph.microsoft.com/v1.0/directoryObjects/{id}), or "" if there is none.
+func objectIDOf(ref string) string {
+	u, err := url.Parse(ref)
+	if err != nil {
+		return ""
+	}
+	return u.Path[strings.LastIndexByte(u.Path, '/')+1:]
+}
+
 // addOwner adds the user or service principal named by the body's @odata.id.
 func (t *Tenant) addOwner(rq *request, obj *entry) *response {
 	body, errResp := rq.decodeBody()
@@ -64,11 +77,10 @@ func (t *Tenant) addOwner(rq *request, obj *entry) *response {
 		return errResp
 	}
 	ref := str(body["@odata.id"])
-	u, err := url.Parse(ref)
-	if ref == "" || err != nil {
+	id := objectIDOf(ref)
+	if id == "" {
 		return rq.badRequest("Invalid object identifier '" + ref + "'.")
 	}
-	id := u.Path[strings.LastIndexByte(u.Path, '/')+1:]
 	o, ok := t.directoryObject(id)
 	if !ok {
 		return rq.notFound(id)

@@ -54,7 +54,8 @@ func isAction(s string) bool {
 	case "delta", "getbyids", "validateproperties", "addpassword", "removepassword":
 		return true
 	}
-	return strings.HasPrefix(strings.ToLower(s), "microsoft.graph.")
+	// OData casts, written in full or, as the SDK's URL templates do, as graph.{type}.
+	return strings.HasPrefix(strings.ToLower(s), "microsoft.graph.") || strings.HasPrefix(strings.ToLower(s), "graph.")
 }
 
 // parseSegments folds keys into their collection segment.
@@ -96,6 +97,9 @@ func (t *Tenant) dispatch(rq *request) *response {
 	segs := parseSegments(splitPath(rq.path))
 	if len(segs) == 0 {
 		return rq.noRoute("")
+	}
+	if rq.beta() && !betaServes(rq, segs) {
+		return rq.betaNotServed()
 	}
 	t.purgeDeleted(rq.now)
 	switch strings.ToLower(segs[0].name) {
