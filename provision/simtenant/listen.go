@@ -224,12 +224,9 @@ func (s *Server) save() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	if err := writeAtomically(s.stateFile, s.Tenant.Save); err != nil {
-		return fmt.Errorf("save tenant state: %w", err)
+		return err
 	}
-	if err := writeAtomically(s.vaultFile, s.Tenant.SaveKeyVaults); err != nil {
-		return fmt.Errorf("save key vaults: %w", err)
-	}
-	return nil
+	return writeAtomically(s.vaultFile, s.Tenant.SaveKeyVaults)
 }
 
 // writeAtomically writes what save produces to path, 0600, through a temporary file and a
@@ -241,9 +238,12 @@ func writeAtomically(path string, save func(io.Writer) error) error {
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // certificateNames are the host names the server certificate holds: localhost, and every vault

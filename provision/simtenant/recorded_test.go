@@ -37,48 +37,50 @@ import (
 // be a documented change): all of them.
 const recordedThreshold = 1.0
 
+// recording is one file of testdata/recorded: the Graph interactions of one Azure CLI test.
 type recording struct {
-	Operation    string         `json:"operation"`
-	Source       map[string]any `json:"source"`
-	Interactions []interaction  `json:"interactions"`
+	Interactions []interaction `json:"interactions"`
 }
 
 type interaction struct {
-	Method         string            `json:"method"`
-	URL            string            `json:"url"`
-	Command        string            `json:"command"`
-	RequestHeaders map[string]string `json:"requestHeaders"`
-	RequestBody    json.RawMessage   `json:"requestBody"`
-	ResponseStatus int               `json:"responseStatus"`
-	ResponseBody   any               `json:"responseBody"`
+	Method         string          `json:"method"`
+	URL            string          `json:"url"`
+	RequestBody    json.RawMessage `json:"requestBody"`
+	ResponseStatus int             `json:"responseStatus"`
+	ResponseBody   any             `json:"responseBody"`
 }
 
-// inScope are the routes provision reads or writes (or that the issue asks the simulator to
-// serve for other tools): applications and service principals with their passwords, owners,
-// assignments and grants; grants; reads of users and groups; deleted items; getByIds.
-var inScopeRoutes = []struct {
+// scopeRoute is a route provision reads or writes, or that other tools need from the simulator.
+type scopeRoute struct {
 	methods string
 	route   *regexp.Regexp
-}{
-	{"GET POST", regexp.MustCompile(`^/(applications|servicePrincipals)$`)},
-	{"GET PATCH DELETE", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+$`)},
-	{"POST", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/(addPassword|removePassword)$`)},
-	{"GET", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/owners$`)},
-	{"POST", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/owners/\$ref$`)},
-	{"DELETE", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/owners/[^/]+/\$ref$`)},
-	{"GET POST DELETE", regexp.MustCompile(`^/servicePrincipals/[^/]+/(appRoleAssignedTo|appRoleAssignments)(/[^/]+)?$`)},
-	{"GET", regexp.MustCompile(`^/servicePrincipals/[^/]+/oauth2PermissionGrants$`)},
-	{"GET POST PATCH DELETE", regexp.MustCompile(`^/oauth2PermissionGrants(/[^/]+)?$`)},
-	{"GET", regexp.MustCompile(`^/(users|groups)(/[^/]+)?$`)},
-	{"GET", regexp.MustCompile(`^/users/[^/]+/manager$`)},
-	{"GET DELETE", regexp.MustCompile(`^/directory/deletedItems(/[^/]+)?$`)},
-	{"POST", regexp.MustCompile(`^/directory/deletedItems/[^/]+/restore$`)},
-	{"POST", regexp.MustCompile(`^/directoryObjects/getByIds$`)},
 }
 
-func inScope(method, path string) bool {
-	for _, r := range inScopeRoutes {
-		if strings.Contains(r.methods, method) && r.route.MatchString(path) {
+// inScopeRoutes are provision's scope: applications and service principals with their
+// passwords, owners, assignments and grants; grants; reads of users and groups; a user's
+// manager; deleted items; getByIds.
+func inScopeRoutes() []scopeRoute {
+	return []scopeRoute{
+		{"GET POST", regexp.MustCompile(`^/(applications|servicePrincipals)$`)},
+		{"GET PATCH DELETE", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+$`)},
+		{"POST", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/(addPassword|removePassword)$`)},
+		{"GET", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/owners$`)},
+		{"POST", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/owners/\$ref$`)},
+		{"DELETE", regexp.MustCompile(`^/(applications|servicePrincipals)/[^/]+/owners/[^/]+/\$ref$`)},
+		{"GET POST DELETE", regexp.MustCompile(`^/servicePrincipals/[^/]+/(appRoleAssignedTo|appRoleAssignments)(/[^/]+)?$`)},
+		{"GET", regexp.MustCompile(`^/servicePrincipals/[^/]+/oauth2PermissionGrants$`)},
+		{"GET POST PATCH DELETE", regexp.MustCompile(`^/oauth2PermissionGrants(/[^/]+)?$`)},
+		{"GET", regexp.MustCompile(`^/(users|groups)(/[^/]+)?$`)},
+		{"GET", regexp.MustCompile(`^/users/[^/]+/manager$`)},
+		{"GET DELETE", regexp.MustCompile(`^/directory/deletedItems(/[^/]+)?$`)},
+		{"POST", regexp.MustCompile(`^/directory/deletedItems/[^/]+/restore$`)},
+		{"POST", regexp.MustCompile(`^/directoryObjects/getByIds$`)},
+	}
+}
+
+func (r *replayer) inScope(method, path string) bool {
+	for _, sr := range r.scope {
+		if strings.Contains(sr.methods, method) && sr.route.MatchString(path) {
 			return true
 		}
 	}
@@ -108,7 +110,10 @@ func documentedChanges() []documentedChange {
 // wellKnownIDs are ids that are the same in every tenant: first-party application ids.
 func wellKnownIDs() []string { return []string{graphAppID, exchangeAppID} }
 
-var guidPattern = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+// guidPattern finds GUIDs in URLs and bodies.
+func guidPattern() *regexp.Regexp {
+	return regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+}
 
 // callClass is how one recorded call counts.
 type callClass int
@@ -126,6 +131,26 @@ type callResult struct {
 	statusOK bool
 	keysOK   bool
 	detail   string
+}
+
+// TestRecordedCopyMatchesReference keeps testdata/recorded equal to the shared reference it
+// was copied from, where that folder is beside the repository (not in every clone).
+func TestRecordedCopyMatchesReference(t *testing.T) {
+	ref := filepath.Join("..", "..", "..", "shared", "reference", "recorded")
+	want, err := filepath.Glob(filepath.Join(ref, "*.json"))
+	if err != nil || len(want) == 0 {
+		t.Skipf("no shared reference at %s", ref)
+	}
+	for _, path := range want {
+		a, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join("testdata", "recorded", filepath.Base(path)))
+		if err != nil || string(a) != string(b) {
+			t.Errorf("testdata/recorded/%s differs from %s (or is missing: %v): copy it again", filepath.Base(path), path, err)
+		}
+	}
 }
 
 // TestRecordedIdentifierURIRule checks the documented change the replay works around: the
@@ -210,6 +235,8 @@ type replayer struct {
 	created map[string]bool // ids of the objects the recording created
 	tainted map[string]bool
 	schema  map[string]map[string]bool // type → v1.0 property names
+	scope   []scopeRoute
+	guids   *regexp.Regexp
 }
 
 func newReplayer(t *testing.T) *replayer {
@@ -220,7 +247,8 @@ func newReplayer(t *testing.T) *replayer {
 		t.Fatal(err)
 	}
 	r := &replayer{t: t, f: f, token: tok.Token, subst: map[string]string{}, live: map[string]bool{},
-		created: map[string]bool{}, tainted: map[string]bool{}, schema: schemaProperties(t)}
+		created: map[string]bool{}, tainted: map[string]bool{}, schema: schemaProperties(t),
+		scope: inScopeRoutes(), guids: guidPattern()}
 	for _, id := range wellKnownIDs() {
 		r.live[id] = true
 	}
@@ -256,7 +284,7 @@ func (r *replayer) replay(i int, it interaction) callResult {
 	if len(it.RequestBody) > 0 && string(it.RequestBody) != "null" {
 		body = r.apply(string(it.RequestBody))
 	}
-	if !inScope(it.Method, path) {
+	if !r.inScope(it.Method, path) {
 		res.class = outOfScope
 		r.taint(it)
 	} else if why := r.dependsOnMissingData(rawURL, body); why != "" {
@@ -337,7 +365,7 @@ func (r *replayer) taint(it interaction) {
 		}
 	})
 	walkStrings(it.ResponseBody, func(_, s string) {
-		for _, id := range guidPattern.FindAllString(s, -1) {
+		for _, id := range r.guids.FindAllString(s, -1) {
 			r.tainted[id] = true
 		}
 	})
@@ -353,7 +381,7 @@ func (r *replayer) dependsOnMissingData(rawURL, body string) string {
 			return fmt.Sprintf("names %q, made by a call outside provision's scope", s)
 		}
 	}
-	for _, id := range guidPattern.FindAllString(rawURL, -1) {
+	for _, id := range r.guids.FindAllString(rawURL, -1) {
 		if !r.live[strings.ToLower(id)] {
 			return fmt.Sprintf("names %s, an object of the recorded tenant the simulator does not have", id)
 		}
@@ -362,7 +390,7 @@ func (r *replayer) dependsOnMissingData(rawURL, body string) string {
 	var b map[string]any
 	_ = json.Unmarshal([]byte(body), &b)
 	for _, key := range []string{"@odata.id", "keyId", "principalId", "resourceId", "clientId", "appId"} {
-		for _, id := range guidPattern.FindAllString(str(b[key]), -1) {
+		for _, id := range r.guids.FindAllString(str(b[key]), -1) {
 			if !r.live[strings.ToLower(id)] {
 				return fmt.Sprintf("refers to %s, an object of the recorded tenant the simulator does not have", id)
 			}
@@ -400,7 +428,7 @@ func (r *replayer) listsUnseededObject(recorded, got any) string {
 // appId and keyId to the live value in the same place, and notes every id the simulator gave.
 func (r *replayer) learn(recorded, got any) {
 	walkStrings(got, func(_, s string) {
-		for _, id := range guidPattern.FindAllString(s, -1) {
+		for _, id := range r.guids.FindAllString(s, -1) {
 			r.live[strings.ToLower(id)] = true
 		}
 	})

@@ -200,11 +200,16 @@ func (t *Tenant) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveUnknown answers a request for no route of the tenant as Graph answers an unknown
-// version segment: 400 with the JSON error envelope, never a plain-text 404.
+// version segment: 400 with the JSON error envelope, never a plain-text 404. A path of the
+// identity platform's shape says which request the simulated one does not serve.
 func (t *Tenant) serveUnknown(w http.ResponseWriter, r *http.Request) {
 	rq, _ := t.newRequest(r, "")
-	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	resp := rq.graphError(http.StatusBadRequest, "BadRequest", "Invalid version: "+first)
+	first, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	msg := "Invalid version: " + first
+	if strings.HasPrefix(rest, "oauth2/") || strings.Contains(rest, "discovery/") || strings.Contains(rest, ".well-known/") {
+		msg = fmt.Sprintf("The simulated identity platform does not serve %s %s.", r.Method, r.URL.Path)
+	}
+	resp := rq.graphError(http.StatusBadRequest, "BadRequest", msg)
 	t.record(rq, resp, false, true)
 	writeResponse(w, rq, resp)
 }
