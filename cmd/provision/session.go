@@ -79,7 +79,9 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 	s.endpoints = endpoints
 	copts := credential.Options{Method: method, Endpoints: endpoints, Getenv: getenv, Prompt: f.errOut, TenantID: tenant}
 	if s.transport == nil {
-		s.transport = http.DefaultTransport.(*http.Transport).Clone()
+		if s.transport, err = f.newTransport(); err != nil {
+			return nil, err
+		}
 	}
 	// Assignments and Send-As run several requests at once: keep that many connections warm
 	// instead of paying a TLS handshake per request.

@@ -1,9 +1,7 @@
 package simtenant
 
 import (
-	"crypto/rand"
 	"fmt"
-	"math/big"
 	"net/http"
 	"reflect"
 	"slices"
@@ -39,10 +37,19 @@ func (t *Tenant) routeApplications(rq *request, segs []seg) *response {
 	if len(segs) == 2 && rq.method == http.MethodPost {
 		switch {
 		case is(segs[1], "addPassword"):
-			return t.addPassword(rq, app)
+			if !t.canWriteApp(rq, app) {
+				return rq.denied()
+			}
+			return t.addPassword(rq, app, true)
 		case is(segs[1], "removePassword"):
+			if !t.canWriteApp(rq, app) {
+				return rq.denied()
+			}
 			return t.removePassword(rq, app)
 		}
+	}
+	if is(segs[1], "owners") {
+		return t.routeOwners(rq, segs[1:], app, func() bool { return t.canWriteApp(rq, app) })
 	}
 	return rq.noRoute(segs[len(segs)-1].name)
 }
@@ -275,93 +282,14 @@ func (t *Tenant) syncServicePrincipal(app *entry) {
 	sp.Props["servicePrincipalNames"] = append(names, cloneValue(app.Props["identifierUris"]).([]any)...)
 }
 
-// deleteApplication removes the app, its service principal and everything hanging off that SP.
+// deleteApplication moves the app to the deleted items, and its service principal with it
+// (restoring the app later does not bring the service principal back, as documented).
 func (t *Tenant) deleteApplication(app *entry) {
-	for _, pc := range asList(app.Props["passwordCredentials"]) {
-		delete(t.dir.Secrets, str(asMap(pc)["keyId"]))
-	}
 	delete(t.dir.Applications, app.id())
-	delete(t.dir.Owners, app.id())
+	t.softDelete(t.dir.DeletedApplications, app)
 	if sp := findBy(t.dir.ServicePrincipals, "appId", str(app.Props["appId"])); sp != nil {
 		t.deleteServicePrincipal(sp)
 	}
-}
-
-const secretAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789~._-"
-
-func newSecretText() string {
-	b := make([]byte, 40)
-	for i := range b {
-		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(secretAlphabet))))
-		b[i] = secretAlphabet[n.Int64()]
-	}
-	return string(b)
-}
-
-// addPassword answers 200 with secretText, the only time it is ever returned; the tenant keeps
-// a salted hash and lists the credential first, as the service does.
-func (t *Tenant) addPassword(rq *request, app *entry) *response {
-	if !t.canWriteApp(rq, app) {
-		return rq.denied()
-	}
-	body, errResp := rq.decodeBody()
-	if errResp != nil {
-		return errResp
-	}
-	pc := asMap(body["passwordCredential"])
-	start, end := rq.now.UTC(), time.Time{}
-	if s := str(pc["startDateTime"]); s != "" {
-		v, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return rq.badRequest("Invalid value specified for property 'startDateTime' of resource 'PasswordCredential'.")
-		}
-		start = v.UTC()
-	}
-	end = start.AddDate(2, 0, 0)
-	if s := str(pc["endDateTime"]); s != "" {
-		v, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil || !v.After(start) {
-			return rq.badRequest("Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.")
-		}
-		end = v.UTC()
-	}
-	secret := newSecretText()
-	keyID := uuid.NewString()
-	stored := map[string]any{
-		"customKeyIdentifier": nil, "displayName": pc["displayName"], "endDateTime": timestamp(end),
-		"hint": secret[:3], "keyId": keyID, "secretText": nil, "startDateTime": timestamp(start),
-	}
-	app.Props["passwordCredentials"] = append([]any{stored}, asList(app.Props["passwordCredentials"])...)
-	t.dir.Secrets[keyID] = hashSecret(secret)
-	out := cloneMap(stored)
-	out["secretText"] = secret
-	out["@odata.context"] = rq.base + "/$metadata#microsoft.graph.passwordCredential"
-	resp := jsonResponse(http.StatusOK, out)
-	resp.header.Set("Location", "https://graph.microsoft.com")
-	return resp
-}
-
-func (t *Tenant) removePassword(rq *request, app *entry) *response {
-	if !t.canWriteApp(rq, app) {
-		return rq.denied()
-	}
-	body, errResp := rq.decodeBody()
-	if errResp != nil {
-		return errResp
-	}
-	keyID := str(body["keyId"])
-	if _, err := uuid.Parse(keyID); err != nil {
-		return rq.badRequest("Invalid value specified for property 'keyId' of resource 'PasswordCredential'.")
-	}
-	creds := asList(app.Props["passwordCredentials"])
-	kept := slices.DeleteFunc(slices.Clone(creds), func(c any) bool { return strings.EqualFold(str(asMap(c)["keyId"]), keyID) })
-	if len(kept) == len(creds) {
-		return rq.badRequest(fmt.Sprintf("No password credential found with keyId '%s'.", keyID))
-	}
-	app.Props["passwordCredentials"] = kept
-	delete(t.dir.Secrets, strings.ToLower(keyID))
-	delete(t.dir.Secrets, keyID)
-	return noContent()
 }
 
 // inValidity reports whether a credential is started and not expired at now.

@@ -208,21 +208,18 @@ func (t *Tenant) checkSecret(clientID, secret string) bool {
 	if clientID == operatorClientID && subtle.ConstantTimeCompare([]byte(secret), []byte(t.operatorSecret())) == 1 {
 		return true
 	}
-	app := findBy(t.dir.Applications, "appId", clientID)
-	if app == nil {
-		return false
-	}
+	// A password credential of the application or of its service principal signs it in.
 	now := t.clock.Now()
-	for _, pc := range asList(app.Props["passwordCredentials"]) {
-		m := asMap(pc)
-		h, ok := t.dir.Secrets[str(m["keyId"])]
-		if !ok || !h.matches(secret) {
+	for _, owner := range []*entry{findBy(t.dir.Applications, "appId", clientID), findBy(t.dir.ServicePrincipals, "appId", clientID)} {
+		if owner == nil {
 			continue
 		}
-		if !inValidity(m, now) {
-			continue
+		for _, pc := range asList(owner.Props["passwordCredentials"]) {
+			m := asMap(pc)
+			if h, ok := t.dir.Secrets[str(m["keyId"])]; ok && h.matches(secret) && inValidity(m, now) {
+				return true
+			}
 		}
-		return true
 	}
 	return false
 }

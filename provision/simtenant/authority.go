@@ -27,6 +27,14 @@ func (t *Tenant) mountAuthority() error {
 	return nil
 }
 
+// servesAuthority reports whether r is a request for the identity platform.
+func (t *Tenant) servesAuthority(r *http.Request) bool {
+	t.mu.Lock()
+	a := t.authority
+	t.mu.Unlock()
+	return a.Serves(r)
+}
+
 func (t *Tenant) serveAuthority(w http.ResponseWriter, r *http.Request) {
 	t.recordToken()
 	t.mu.Lock()

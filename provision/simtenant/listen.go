@@ -12,11 +12,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,7 +32,9 @@ type ListenOptions struct {
 	StateFile string
 	// Faults are injected from the start (see ParseFaults for PROVISION_SIMULATE_FAULTS).
 	Faults Faults
-	// Options configures a tenant created anew (TenantID, Domain, PageSize, Clock).
+	// Options configures a tenant created anew (Domain, TenantID, PageSize, Clock). A state
+	// file holds one tenant: when it exists, a Domain or TenantID other than its own is an
+	// error rather than a silent switch of tenant.
 	Options Options
 }
 
@@ -44,6 +48,13 @@ type Server struct {
 	ExchangeEndpoint string
 	// AuthorityHost is the identity platform host, for AZURE_AUTHORITY_HOST.
 	AuthorityHost string
+	// MetadataHost is the host:port serving the Azure Resource Manager metadata document, for
+	// ARM_METADATA_HOSTNAME (terraform's azuread provider discovers Graph and the identity
+	// platform from it).
+	MetadataHost string
+	// KeyVaultEndpoint is where Key Vault requests for any vault are answered, for
+	// PROVISION_KEYVAULT_ENDPOINT; in-process clients use RouteKeyVault with it instead.
+	KeyVaultEndpoint string
 	// CAFile is the PEM file of the CA that signed the server certificate, for SSL_CERT_FILE.
 	CAFile string
 	// CAPool trusts the server certificate, for in-process clients.
@@ -51,13 +62,21 @@ type Server struct {
 
 	srv       *http.Server
 	stateFile string
+	vaultFile string
 	saveMu    sync.Mutex
 	done      chan error
 }
 
+// KeyVaultStateFile is where Listen keeps the simulated vaults' content for a state file: next
+// to it, tenant.json → tenant.keyvault.json. It holds the secret values the vaults were given.
+func KeyVaultStateFile(stateFile string) string {
+	return strings.TrimSuffix(stateFile, filepath.Ext(stateFile)) + ".keyvault.json"
+}
+
 // Listen starts a tenant on loopback TLS. The CA certificate is written next to the state file
-// (or to a temporary directory) as simulate-ca.pem; the state file is written after every
-// successful write request and on Close.
+// (tenant.json → tenant.ca.pem), or to a temporary directory as simulate-ca.pem without one.
+// The state file and the vaults' file (KeyVaultStateFile) are written after every successful
+// write request and on Close.
 func Listen(ctx context.Context, opts ListenOptions) (*Server, error) {
 	opts.Options.Faults = opts.Faults
 	tenant, err := New(opts.Options)
@@ -65,16 +84,17 @@ func Listen(ctx context.Context, opts ListenOptions) (*Server, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if opts.StateFile != "" {
-		f, err := os.Open(opts.StateFile)
-		switch {
-		case err == nil:
-			err = tenant.LoadState(f)
-			f.Close()
-			if err != nil {
+		loaded, err := loadFile(opts.StateFile, tenant.LoadState)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		if loaded {
+			if err := sameTenant(opts.StateFile, tenant, opts.Options); err != nil {
 				return nil, fmt.Errorf("listen: %w", err)
 			}
-		case !errors.Is(err, os.ErrNotExist):
-			return nil, fmt.Errorf("listen: open state: %w", err)
+		}
+		if _, err := loadFile(KeyVaultStateFile(opts.StateFile), tenant.LoadKeyVaults); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
 	dir := filepath.Dir(opts.StateFile)
@@ -90,7 +110,13 @@ func Listen(ctx context.Context, opts ListenOptions) (*Server, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	// Absolute, because SSL_CERT_FILE is read by programs started in other directories.
-	caFile, err := filepath.Abs(filepath.Join(dir, "simulate-ca.pem"))
+	// Named after the state file, so tenants served side by side from one directory (one
+	// state file each) do not overwrite each other's CA.
+	caFile := filepath.Join(dir, "simulate-ca.pem")
+	if opts.StateFile != "" {
+		caFile = strings.TrimSuffix(opts.StateFile, filepath.Ext(opts.StateFile)) + ".ca.pem"
+	}
+	caFile, err = filepath.Abs(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
@@ -109,7 +135,11 @@ func Listen(ctx context.Context, opts ListenOptions) (*Server, error) {
 	base := "https://" + ln.Addr().String()
 	s := &Server{
 		Tenant: tenant, GraphEndpoint: base, ExchangeEndpoint: base + exchangePrefix, AuthorityHost: base + "/",
+		MetadataHost: ln.Addr().String(), KeyVaultEndpoint: base,
 		CAFile: caFile, CAPool: pool, stateFile: opts.StateFile, done: make(chan error, 1),
+	}
+	if opts.StateFile != "" {
+		s.vaultFile = KeyVaultStateFile(opts.StateFile)
 	}
 	tenant.hosts.add("graph", base)
 	tenant.hosts.add("exchange", base+exchangePrefix)
@@ -138,7 +168,39 @@ func (s *Server) Env() []string {
 		"AZURE_CLIENT_ID=" + cid,
 		"AZURE_CLIENT_SECRET=" + secret,
 		"SSL_CERT_FILE=" + s.CAFile,
+		"ARM_METADATA_HOSTNAME=" + s.MetadataHost,
+		"PROVISION_KEYVAULT_ENDPOINT=" + s.KeyVaultEndpoint,
 	}
+}
+
+// loadFile opens path and hands it to load, reporting whether it existed.
+func loadFile(path string, load func(io.Reader) error) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := load(f); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, nil
+}
+
+// sameTenant refuses to serve a state file's tenant under another identity than asked for.
+func sameTenant(stateFile string, t *Tenant, want Options) error {
+	domain, id := t.Domain(), t.TenantID()
+	if (want.Domain != "" && !strings.EqualFold(want.Domain, domain)) || (want.TenantID != "" && !strings.EqualFold(want.TenantID, id)) {
+		asked := want.Domain
+		if asked == "" {
+			asked = want.TenantID
+		}
+		return fmt.Errorf("state file %s holds the simulated tenant %s (%s), not %s: a state file holds one tenant, so give another state file for another tenant",
+			stateFile, domain, id, asked)
+	}
+	return nil
 }
 
 // Close stops serving and saves the state.
@@ -161,21 +223,40 @@ func (s *Server) save() error {
 	}
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	var buf bytes.Buffer
-	if err := s.Tenant.Save(&buf); err != nil {
+	if err := writeAtomically(s.stateFile, s.Tenant.Save); err != nil {
 		return err
 	}
-	tmp := s.stateFile + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
-		return fmt.Errorf("save tenant state: %w", err)
+	return writeAtomically(s.vaultFile, s.Tenant.SaveKeyVaults)
+}
+
+// writeAtomically writes what save produces to path, 0600, through a temporary file and a
+// rename, so a reader never sees half a file.
+func writeAtomically(path string, save func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := save(&buf); err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, s.stateFile); err != nil {
-		return fmt.Errorf("save tenant state: %w", err)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
 
-// newCertificates makes a CA and a server certificate for 127.0.0.1 and localhost.
+// certificateNames are the host names the server certificate holds: localhost, and every vault
+// of Azure's clouds, whose requests RouteKeyVault sends here under their own names.
+func certificateNames() []string {
+	names := []string{"localhost"}
+	for _, suffix := range keyVaultSuffixes() {
+		names = append(names, "*"+suffix)
+	}
+	return names
+}
+
+// newCertificates makes a CA and a server certificate for 127.0.0.1, localhost and the vaults.
 func newCertificates() (caPEM []byte, cert tls.Certificate, pool *x509.CertPool, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -203,7 +284,7 @@ func newCertificates() (caPEM []byte, cert tls.Certificate, pool *x509.CertPool,
 		SerialNumber: big.NewInt(now.UnixNano() + 1), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}, DNSNames: certificateNames(),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {

@@ -100,6 +100,9 @@ func (rq *request) selection(k *kind) ([]string, *response) {
 		name = strings.TrimSpace(name)
 		canonical, ok := k.property(name)
 		if !ok {
+			canonical, ok = rq.betaProperty(k, name)
+		}
+		if !ok {
 			return nil, rq.badRequest(fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.%s'.", name, k.typeName))
 		}
 		out = append(out, canonical)

@@ -78,7 +78,7 @@ func (t *Tenant) SeedPortalApp(p PortalApp) (PortalIDs, error) {
 	if !p.ServicePrincipal && !p.AdminConsent {
 		return ids, nil
 	}
-	sp := t.dir.add(t.dir.ServicePrincipals, t.servicePrincipalFromApp(app), created)
+	sp := t.dir.add(t.dir.ServicePrincipals, t.servicePrincipalFromApp(app, created), created)
 	ids.ServicePrincipalID = sp.id()
 	if !p.AdminConsent {
 		return ids, nil

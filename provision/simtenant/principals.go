@@ -2,6 +2,7 @@ package simtenant
 
 import (
 	"fmt"
+	"net/http"
 )
 
 func (t *Tenant) canReadUsers(rq *request) bool {
@@ -36,6 +37,14 @@ func (t *Tenant) routePrincipals(rq *request, segs []seg, k *kind, m map[string]
 		navPath := fmt.Sprintf("%s('%s')/appRoleAssignments", name, p.id())
 		return t.routeAssignments(rq, segs[1:], navPath, func(a *entry) bool { return str(a.Props["principalId"]) == p.id() },
 			func(body map[string]any) *response { return t.createAssignment(rq, body, "", p.id(), navPath) })
+	}
+	if name == "users" && is(segs[1], "manager") && len(segs) == 2 {
+		if rq.method != http.MethodGet {
+			return rq.methodNotAllowed()
+		}
+		// No simulated user has a manager; Graph answers 404 for the missing reference.
+		return rq.graphError(http.StatusNotFound, codeNotFound,
+			"Resource 'manager' does not exist or one of its queried reference-property objects are not present.")
 	}
 	return rq.noRoute(segs[1].name)
 }

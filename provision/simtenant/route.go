@@ -43,7 +43,7 @@ func splitPath(p string) []string {
 func isCollection(s string) bool {
 	switch strings.ToLower(s) {
 	case "applications", "serviceprincipals", "oauth2permissiongrants", "users", "groups",
-		"approleassignedto", "approleassignments", "owners":
+		"approleassignedto", "approleassignments", "owners", "deleteditems", "directoryobjects":
 		return true
 	}
 	return false
@@ -54,7 +54,8 @@ func isAction(s string) bool {
 	case "delta", "getbyids", "validateproperties", "addpassword", "removepassword":
 		return true
 	}
-	return strings.HasPrefix(strings.ToLower(s), "microsoft.graph.")
+	// OData casts, written in full or, as the SDK's URL templates do, as graph.{type}.
+	return strings.HasPrefix(strings.ToLower(s), "microsoft.graph.") || strings.HasPrefix(strings.ToLower(s), "graph.")
 }
 
 // parseSegments folds keys into their collection segment.
@@ -97,6 +98,10 @@ func (t *Tenant) dispatch(rq *request) *response {
 	if len(segs) == 0 {
 		return rq.noRoute("")
 	}
+	if rq.beta() && !betaServes(rq, segs) {
+		return rq.betaNotServed()
+	}
+	t.purgeDeleted(rq.now)
 	switch strings.ToLower(segs[0].name) {
 	case "applications":
 		return t.routeApplications(rq, segs)
@@ -108,6 +113,10 @@ func (t *Tenant) dispatch(rq *request) *response {
 		return t.routePrincipals(rq, segs, t.kinds.user, t.dir.Users, "users", t.canReadUsers, "userPrincipalName")
 	case "groups":
 		return t.routePrincipals(rq, segs, t.kinds.group, t.dir.Groups, "groups", t.canReadGroups)
+	case "directory":
+		return t.routeDirectory(rq, segs)
+	case "directoryobjects":
+		return t.routeDirectoryObjects(rq, segs)
 	case "me":
 		return rq.badRequest("/me request is only valid with delegated authentication flow.")
 	}

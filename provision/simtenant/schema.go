@@ -77,6 +77,10 @@ func loadKinds() (*kinds, error) {
 	if ks.servicePrincipal, err = build("servicePrincipal", "ServicePrincipal"); err != nil {
 		return nil, err
 	}
+	// Real v1.0 answers carry createdDateTime on service principals (recorded), though the
+	// CSDL the schema derives from does not declare it.
+	ks.servicePrincipal.props["createddatetime"] = "createdDateTime"
+	ks.servicePrincipal.defaults["createdDateTime"] = nil
 	if ks.grant, err = build("oAuth2PermissionGrant", "OAuth2PermissionGrant"); err != nil {
 		return nil, err
 	}

@@ -173,7 +173,7 @@ func (t *Tenant) seedOperator(created time.Time) error {
 	app["id"], app["appId"], app["displayName"] = t.seedID("app/provision"), operatorClientID, "provision"
 	app["createdDateTime"], app["publisherDomain"] = timestamp(created), t.dir.Domain
 	appEntry := t.dir.add(t.dir.Applications, app, created)
-	sp := t.servicePrincipalFromApp(appEntry)
+	sp := t.servicePrincipalFromApp(appEntry, created)
 	sp["id"] = t.seedID("sp/provision")
 	t.dir.add(t.dir.ServicePrincipals, sp, created)
 	for _, r := range operatorRights() {

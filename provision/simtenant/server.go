@@ -36,8 +36,11 @@ const (
 
 // Options configures a simulated tenant.
 type Options struct {
-	TenantID string // default DefaultTenantID
-	Domain   string // verified domain and UPN suffix of the seeded users; default DefaultDomain
+	// Domain is the tenant's primary (verified) domain and the UPN suffix of the seeded users
+	// and mailboxes; default DefaultDomain.
+	Domain string
+	// TenantID is the tenant's id; default TenantIDFor(Domain).
+	TenantID string
 	// PageSize bounds every page of a collection (the service may return fewer items than $top).
 	PageSize int
 	Clock    clock.Clock // default clock.Real; replication lag and secret expiry are measured on it
@@ -60,17 +63,22 @@ type Tenant struct {
 	authority *authority.Authority
 	exchange  exchangeMount
 	hosts     knownHosts
+	vaults    vaults
 	onWrite   func() // called after each successful write, outside the lock (Listen persists state)
 }
 
 // New returns a tenant seeded with the Microsoft Graph and Office 365 Exchange Online service
 // principals, the operator identity, users, mailboxes and groups.
 func New(opts Options) (*Tenant, error) {
-	if opts.TenantID == "" {
-		opts.TenantID = DefaultTenantID
-	}
 	if opts.Domain == "" {
 		opts.Domain = DefaultDomain
+	}
+	opts.Domain = strings.ToLower(opts.Domain)
+	if err := checkDomain(opts.Domain); err != nil {
+		return nil, fmt.Errorf("new tenant: %w", err)
+	}
+	if opts.TenantID == "" {
+		opts.TenantID = TenantIDFor(opts.Domain)
 	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
@@ -100,6 +108,38 @@ func New(opts Options) (*Tenant, error) {
 	return t, nil
 }
 
+// TenantIDFor returns the id of the simulated tenant whose primary domain is domain: the seed
+// procedure's tenant id for DefaultDomain, else a name-based UUID of the domain, so that one
+// domain always gets the same id (and the same seeded object ids, which derive from it).
+func TenantIDFor(domain string) string {
+	domain = strings.ToLower(domain)
+	if domain == DefaultDomain {
+		return DefaultTenantID
+	}
+	return uuid.NewSHA1(uuid.NameSpaceDNS, []byte("simtenant:"+domain)).String()
+}
+
+// checkDomain accepts a DNS name of at least two labels, as a verified domain is.
+func checkDomain(domain string) error {
+	labels := strings.Split(domain, ".")
+	ok := len(labels) >= 2 && len(domain) <= 253
+	for _, l := range labels {
+		ok = ok && l != "" && len(l) <= 63 && !strings.HasPrefix(l, "-") && !strings.HasSuffix(l, "-") &&
+			strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
+	}
+	if !ok {
+		return fmt.Errorf("domain %q: want a DNS name such as contoso.onmicrosoft.com", domain)
+	}
+	return nil
+}
+
+// Domain returns the tenant's primary domain.
+func (t *Tenant) Domain() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dir.Domain
+}
+
 // TenantID returns the tenant's id.
 func (t *Tenant) TenantID() string {
 	t.mu.Lock()
@@ -123,27 +163,55 @@ type request struct {
 	caller          *caller
 }
 
-// Handler serves Graph under /v1.0/, the identity platform under /{tenant}/ and /common/, and
-// the Exchange admin API under /adminapi/beta/{tenant}/InvokeCommand.
+// Handler serves Graph under /v1.0/ (and the few /beta calls other tools make on every run),
+// the identity platform under /{tenant}/ and /common/, the Exchange admin API under
+// /exchange/adminapi/beta/{tenant}/InvokeCommand, the Azure Resource Manager metadata document
+// at /metadata/endpoints, and Key Vault for requests addressed to a vault's host name. Any other
+// request gets Graph's JSON error envelope.
 func (t *Tenant) Handler() http.Handler {
 	return http.HandlerFunc(t.serveHTTP)
 }
 
 func (t *Tenant) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if t.serveKeyVault(w, r) {
+		return
+	}
 	p := r.URL.Path
 	switch {
 	case p == "/v1.0" || strings.HasPrefix(p, "/v1.0/"):
 		t.hosts.add("graph", "https://"+r.Host)
-		t.serveGraph(w, r)
+		t.serveGraph(w, r, "/v1.0")
+	case p == betaPrefix || strings.HasPrefix(p, betaPrefix+"/"):
+		t.hosts.add("graph", "https://"+r.Host)
+		t.serveGraph(w, r, betaPrefix)
 	case isExchangePath(p):
 		t.serveExchange(w, r)
-	default:
+	case p == cloudMetadataPath:
+		t.serveCloudMetadata(w, r)
+	case t.servesAuthority(r):
 		// A token request names its resource by URL: remember this host's Graph and Exchange
 		// base URLs so that the token carries the roles for them.
 		t.hosts.add("graph", "https://"+r.Host)
 		t.hosts.add("exchange", "https://"+r.Host+exchangePrefix)
 		t.serveAuthority(w, r)
+	default:
+		t.serveUnknown(w, r)
 	}
+}
+
+// serveUnknown answers a request for no route of the tenant as Graph answers an unknown
+// version segment: 400 with the JSON error envelope, never a plain-text 404. A path of the
+// identity platform's shape says which request the simulated one does not serve.
+func (t *Tenant) serveUnknown(w http.ResponseWriter, r *http.Request) {
+	rq, _ := t.newRequest(r, "")
+	first, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	msg := "Invalid version: " + first
+	if strings.HasPrefix(rest, "oauth2/") || strings.Contains(rest, "discovery/") || strings.Contains(rest, ".well-known/") {
+		msg = fmt.Sprintf("The simulated identity platform does not serve %s %s.", r.Method, r.URL.Path)
+	}
+	resp := rq.graphError(http.StatusBadRequest, "BadRequest", msg)
+	t.record(rq, resp, false, true)
+	writeResponse(w, rq, resp)
 }
 
 // newRequest reads an incoming HTTP request into a Graph request, gunzipping the body as the
@@ -187,8 +255,9 @@ func (t *Tenant) newRequest(r *http.Request, prefix string) (*request, error) {
 	return rq, nil
 }
 
-func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
-	rq, err := t.newRequest(r, "/v1.0")
+// serveGraph serves one Graph request under prefix, /v1.0 or /beta.
+func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request, prefix string) {
+	rq, err := t.newRequest(r, prefix)
 	batch := rq.path == "/$batch"
 	if t.outerFaults(w, r, rq) {
 		return
@@ -290,6 +359,9 @@ func (rq *request) checkProps(k *kind, body map[string]any) *response {
 			continue
 		}
 		if _, ok := k.props[strings.ToLower(name)]; !ok {
+			if _, beta := rq.betaProperty(k, name); beta {
+				continue
+			}
 			return rq.badRequest(fmt.Sprintf("Property '%s' does not exist on type 'microsoft.graph.%s'.", name, k.typeName))
 		}
 	}

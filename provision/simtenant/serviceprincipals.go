@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -32,6 +33,16 @@ func (t *Tenant) routeServicePrincipals(rq *request, segs []seg) *response {
 	nav := segs[1]
 	navPath := fmt.Sprintf("servicePrincipals('%s')/%s", sp.id(), nav.name)
 	switch {
+	case len(segs) == 2 && rq.method == http.MethodPost && (is(nav, "addPassword") || is(nav, "removePassword")):
+		if !t.canWriteSP(rq, sp) {
+			return rq.denied()
+		}
+		if is(nav, "addPassword") {
+			return t.addPassword(rq, sp, false)
+		}
+		return t.removePassword(rq, sp)
+	case is(nav, "owners"):
+		return t.routeOwners(rq, segs[1:], sp, func() bool { return t.canWriteSP(rq, sp) })
 	case is(nav, "appRoleAssignedTo"):
 		return t.routeAssignments(rq, segs[1:], navPath, func(a *entry) bool { return str(a.Props["resourceId"]) == sp.id() },
 			func(body map[string]any) *response { return t.createAssignment(rq, body, sp.id(), "", navPath) })
@@ -68,6 +79,11 @@ func (t *Tenant) createServicePrincipal(rq *request) *response {
 	if errResp != nil {
 		return errResp
 	}
+	for _, ro := range []string{"id", "createdDateTime"} {
+		if _, ok := body[ro]; ok {
+			return rq.badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", ro))
+		}
+	}
 	appID := str(body["appId"])
 	app := findBy(t.dir.Applications, "appId", appID)
 	if app == nil || !t.visible(app) {
@@ -87,7 +103,7 @@ func (t *Tenant) createServicePrincipal(rq *request) *response {
 	if existing := findBy(t.dir.ServicePrincipals, "appId", appID); existing != nil {
 		return rq.graphError(http.StatusConflict, codeDuplicate, "Another object with the same value for property servicePrincipalNames already exists.")
 	}
-	props := t.servicePrincipalFromApp(app)
+	props := t.servicePrincipalFromApp(app, rq.now)
 	props["createdByAppId"] = rq.caller.clientID
 	delete(body, "appId")
 	mergePatch(props, body)
@@ -98,11 +114,13 @@ func (t *Tenant) createServicePrincipal(rq *request) *response {
 	return resp
 }
 
-// servicePrincipalFromApp builds the enterprise app the service derives from an application.
-func (t *Tenant) servicePrincipalFromApp(app *entry) map[string]any {
+// servicePrincipalFromApp builds the enterprise app the service derives from an application,
+// created at created (stamped in whole seconds, as the recordings show).
+func (t *Tenant) servicePrincipalFromApp(app *entry, created time.Time) map[string]any {
 	p := t.kinds.servicePrincipal.newDefaults()
 	a := app.Props
 	p["id"] = uuid.NewString()
+	p["createdDateTime"] = created.UTC().Format("2006-01-02T15:04:05Z")
 	p["accountEnabled"] = true
 	p["appDisplayName"] = a["displayName"]
 	p["displayName"] = a["displayName"]
@@ -134,7 +152,7 @@ func (t *Tenant) updateServicePrincipal(rq *request, sp *entry) *response {
 	if errResp != nil {
 		return errResp
 	}
-	for _, ro := range []string{"id", "appId", "appOwnerOrganizationId"} {
+	for _, ro := range []string{"id", "appId", "appOwnerOrganizationId", "createdDateTime"} {
 		if v, ok := body[ro]; ok && !strings.EqualFold(fmt.Sprint(v), fmt.Sprint(sp.Props[ro])) {
 			return rq.badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", ro))
 		}
@@ -143,12 +161,13 @@ func (t *Tenant) updateServicePrincipal(rq *request, sp *entry) *response {
 	return noContent()
 }
 
-// deleteServicePrincipal removes the SP with its grants and app role assignments (as client,
-// principal or resource).
+// deleteServicePrincipal moves the SP to the deleted items and removes its grants, app role
+// assignments (as client, principal or resource) and directory roles, which a restore does not
+// bring back in the simulator [unverified against the service].
 func (t *Tenant) deleteServicePrincipal(sp *entry) {
 	id := sp.id()
 	delete(t.dir.ServicePrincipals, id)
-	delete(t.dir.Owners, id)
+	t.softDelete(t.dir.DeletedServicePrincipals, sp)
 	delete(t.dir.DirectoryRoles, id)
 	for gid, g := range t.dir.Grants {
 		if str(g.Props["clientId"]) == id || str(g.Props["resourceId"]) == id {

@@ -28,34 +28,40 @@ type secretHash struct {
 
 // directory is the whole tenant state, the unit Save and LoadState move.
 type directory struct {
-	TenantID          string                `json:"tenantId"`
-	Domain            string                `json:"domain"`
-	Seq               int64                 `json:"seq"`
-	Applications      map[string]*entry     `json:"applications"`
-	ServicePrincipals map[string]*entry     `json:"servicePrincipals"`
-	Grants            map[string]*entry     `json:"oauth2PermissionGrants"`
-	Assignments       map[string]*entry     `json:"appRoleAssignments"`
-	Users             map[string]*entry     `json:"users"`
-	Groups            map[string]*entry     `json:"groups"`
-	Secrets           map[string]secretHash `json:"secretHashes"`   // by keyId
-	Owners            map[string][]string   `json:"owners"`         // application object id → owner object ids
-	DirectoryRoles    map[string][]string   `json:"directoryRoles"` // principal object id → role template ids
-	Exchange          json.RawMessage       `json:"exchange,omitempty"`
+	TenantID          string            `json:"tenantId"`
+	Domain            string            `json:"domain"`
+	Seq               int64             `json:"seq"`
+	Applications      map[string]*entry `json:"applications"`
+	ServicePrincipals map[string]*entry `json:"servicePrincipals"`
+	Grants            map[string]*entry `json:"oauth2PermissionGrants"`
+	Assignments       map[string]*entry `json:"appRoleAssignments"`
+	Users             map[string]*entry `json:"users"`
+	Groups            map[string]*entry `json:"groups"`
+	// DeletedApplications and DeletedServicePrincipals are the directory's deleted items:
+	// deleted objects kept 30 days, restorable, with deletedDateTime set.
+	DeletedApplications      map[string]*entry     `json:"deletedApplications"`
+	DeletedServicePrincipals map[string]*entry     `json:"deletedServicePrincipals"`
+	Secrets                  map[string]secretHash `json:"secretHashes"`   // by keyId
+	Owners                   map[string][]string   `json:"owners"`         // application or service principal object id → owner object ids
+	DirectoryRoles           map[string][]string   `json:"directoryRoles"` // principal object id → role template ids
+	Exchange                 json.RawMessage       `json:"exchange,omitempty"`
 }
 
 func newDirectory(tenantID, domain string) *directory {
 	return &directory{
-		TenantID:          tenantID,
-		Domain:            domain,
-		Applications:      map[string]*entry{},
-		ServicePrincipals: map[string]*entry{},
-		Grants:            map[string]*entry{},
-		Assignments:       map[string]*entry{},
-		Users:             map[string]*entry{},
-		Groups:            map[string]*entry{},
-		Secrets:           map[string]secretHash{},
-		Owners:            map[string][]string{},
-		DirectoryRoles:    map[string][]string{},
+		TenantID:                 tenantID,
+		Domain:                   domain,
+		Applications:             map[string]*entry{},
+		ServicePrincipals:        map[string]*entry{},
+		Grants:                   map[string]*entry{},
+		Assignments:              map[string]*entry{},
+		Users:                    map[string]*entry{},
+		Groups:                   map[string]*entry{},
+		DeletedApplications:      map[string]*entry{},
+		DeletedServicePrincipals: map[string]*entry{},
+		Secrets:                  map[string]secretHash{},
+		Owners:                   map[string][]string{},
+		DirectoryRoles:           map[string][]string{},
 	}
 }
 

@@ -82,6 +82,7 @@ type Authority struct {
 	key     *rsa.PrivateKey
 	keyID   string
 	certDER []byte
+	mux     *http.ServeMux
 }
 
 // New generates the signing key and returns an Authority for cfg.
@@ -117,12 +118,19 @@ func New(cfg Config) (*Authority, error) {
 		return nil, fmt.Errorf("create authority: self-sign key certificate: %w", err)
 	}
 	sum := sha1.Sum(der)
-	return &Authority{
+	a := &Authority{
 		cfg:     cfg,
 		key:     key,
 		keyID:   base64.RawURLEncoding.EncodeToString(sum[:]),
 		certDER: der,
-	}, nil
+		mux:     http.NewServeMux(),
+	}
+	a.mux.HandleFunc("GET /common/discovery/instance", a.serveInstanceDiscovery)
+	a.mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", a.serveOpenIDConfiguration)
+	a.mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", a.serveKeys)
+	a.mux.HandleFunc("GET /{tenant}/discovery/keys", a.serveKeys)
+	a.mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", a.serveToken)
+	return a, nil
 }
 
 // TenantID returns the tenant this authority serves.
@@ -134,14 +142,12 @@ func (a *Authority) TenantID() string { return a.cfg.TenantID }
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration OpenID metadata
 //	GET  /{tenant}/discovery/v2.0/keys                   JWKS
 //	POST /{tenant}/oauth2/v2.0/token                     client credentials grant
-func (a *Authority) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /common/discovery/instance", a.serveInstanceDiscovery)
-	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", a.serveOpenIDConfiguration)
-	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", a.serveKeys)
-	mux.HandleFunc("GET /{tenant}/discovery/keys", a.serveKeys)
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", a.serveToken)
-	return mux
+func (a *Authority) Handler() http.Handler { return a.mux }
+
+// Serves reports whether r is one of the requests Handler answers (method and path).
+func (a *Authority) Serves(r *http.Request) bool {
+	_, pattern := a.mux.Handler(r)
+	return pattern != ""
 }
 
 // resolveTenant maps a path segment (tenant id or domain) to the tenant id.
