@@ -373,15 +373,16 @@ func TestPlanSignsInOnce(t *testing.T) {
 	}
 }
 
-// TestApplyWaitsForReplication: with the simulated directory replicating for 300 ms (every
-// read of a new object in its first 300 ms misses it), apply says it waits, returns once
-// reads show its writes, and the plan run right after it is empty; with --wait-timeout 0 it
-// returns at once, and the plan right after still misses the writes.
+// TestApplyWaitsForReplication: with the simulated directory replicating for 2 s (every read
+// of a new object in its first 2 s misses it), apply says it waits, returns once reads show
+// its writes, and the plan run right after it is empty; with --wait-timeout 0 it returns at
+// once, and the plan right after still misses the writes. The command and its simulated
+// tenant run on a fake clock, so the test waits for nothing.
 func TestApplyWaitsForReplication(t *testing.T) {
 	work := t.TempDir()
 	manifest := copyExample(t, "minimal.yaml", work)
 	chdir(t, work)
-	c := &cli{env: map[string]string{"PROVISION_SIMULATE_FAULTS": "lag=300ms"}}
+	c := &cli{env: map[string]string{"PROVISION_SIMULATE_FAULTS": "lag=2s"}, clock: clock.NewFake(time.Now())}
 	state := "--simulate=" + filepath.Join(work, "waited.json")
 	if code := c.run(t, "apply", "--auto-approve", state, manifest); code != exitOK {
 		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())

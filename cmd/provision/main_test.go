@@ -18,6 +18,8 @@ type cli struct {
 	env            map[string]string
 	terminal       bool
 	stdin          string
+	// clock is the factory's clock, and so the simulated tenant's (nil: the wall clock).
+	clock clock.Clock
 }
 
 func (c *cli) run(t *testing.T, args ...string) int {
@@ -36,6 +38,9 @@ func (c *cli) run(t *testing.T, args ...string) int {
 		clock:    clock.Real{},
 		workDir:  os.Getwd,
 		cacheDir: func() (string, error) { return t.TempDir(), nil },
+	}
+	if c.clock != nil {
+		f.clock = c.clock
 	}
 	return run(context.Background(), args, f)
 }

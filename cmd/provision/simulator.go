@@ -91,7 +91,7 @@ func (f *factory) startSimulatorFor(ctx context.Context, stateFile, addr, domain
 		}
 	}
 	srv, err := simtenant.Listen(ctx, simtenant.ListenOptions{Addr: addr, StateFile: stateFile, Faults: faults,
-		Options: simtenant.Options{Domain: domain}})
+		Options: simtenant.Options{Domain: domain, Clock: f.clock}})
 	if err != nil {
 		return nil, fmt.Errorf("start simulated tenant: %w", err)
 	}
