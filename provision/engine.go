@@ -2,6 +2,9 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -120,8 +123,19 @@ func (e *Engine) PlanWith(ctx context.Context, docs []*manifests.Document, opts 
 		return nil, probs
 	}
 	sortPlan(p.Changes, opts)
+	p.Fingerprint = fingerprint(observed)
 	if len(opts.Targets) > 0 {
 		p.Changes, p.Warnings = target(p.Changes, p.Warnings, opts.Targets)
 	}
 	return p, nil
+}
+
+// fingerprint is a digest of an observation.
+func fingerprint(observed []*Observed) string {
+	b, err := json.Marshal(observed)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -128,6 +128,9 @@ type Plan struct {
 	// Secrets is the state of every client secret the manifests manage, as observed before
 	// the changes: what a scheduled job reports on (which expire soonest).
 	Secrets []SecretStatus `json:"secrets"`
+	// Fingerprint identifies the state of the tenant the plan was made from (a digest of the
+	// observation): two plans with the same fingerprint were made from the same reads.
+	Fingerprint string `json:"-"`
 }
 
 // Empty reports whether applying the plan would change nothing.

@@ -264,7 +264,7 @@ func planSecret(want Desired, app *ObservedApp, s DesiredSecret, opts PlanOption
 	for _, c := range creds {
 		spec.Known = append(spec.Known, c.KeyID)
 	}
-	sinks := AttrChange{Name: "sinks", After: describeStore(s.Store)}
+	sinks := AttrChange{Name: "sinks", After: DescribeStore(s.Store)}
 	lifetime := AttrChange{Name: "lifetime", After: manifests.Duration(s.Lifetime).String()}
 	if len(creds) == 0 {
 		reason := ""
@@ -450,9 +450,9 @@ func ago(d time.Duration) string {
 	}
 }
 
-// describeStore names a store's sinks for the plan, without building them (no I/O): the same
+// DescribeStore names a store's sinks for the plan, without building them (no I/O): the same
 // words the sinks use in errors.
-func describeStore(s manifests.SecretStore) []string {
+func DescribeStore(s manifests.SecretStore) []string {
 	var out []string
 	if s.KeyVault != nil {
 		out = append(out, "key vault "+s.KeyVault.URL+" secret "+s.KeyVault.Name)

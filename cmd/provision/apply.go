@@ -21,6 +21,7 @@ type applyOptions struct {
 	detailedExitCode bool // with dryRun: exit 2 when changes are pending (rotate)
 	// waitTimeout bounds the wait for the directory to show what was written; 0: no wait.
 	waitTimeout time.Duration
+	targets     []string
 	// verb is the command that applies (apply or rotate), for its questions and messages.
 	verb string
 }
@@ -28,12 +29,16 @@ type applyOptions struct {
 func newApplyCmd(f *factory, g *globalOptions) *cobra.Command {
 	o := &applyOptions{verb: "apply"}
 	cmd := &cobra.Command{
-		Use:   "apply FILE|DIR...",
+		Use:   "apply FILE|DIR...|SAVED_PLAN",
 		Short: "Plan, ask for confirmation, then make the tenant match the manifests",
 		Long: `Plan, show the plan, ask for confirmation on a terminal, then apply the changes in dependency
 order, printing each on stdout as it completes. Every change is idempotent: if apply is
 interrupted (Ctrl-C stops after the change in flight; a second Ctrl-C stops at once) or fails,
 running it again finishes the job.
+
+Given one saved plan (provision plan --out FILE), apply applies exactly it, without asking:
+it re-reads the tenant and the manifests first, and refuses, applying nothing, when either
+changed the plan.
 
 Apply returns only once a fresh read of the tenant shows what it wrote (the directory
 replicates writes for a while; see --wait-timeout), so that apply && plan --detailed-exitcode
@@ -41,18 +46,27 @@ holds. Without a terminal, apply refuses to run unless --auto-approve is given.`
 		Args:              manifestArgs,
 		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return planAndApply(cmd.Context(), f, g, args, *o, provision.PlanOptions{})
+			return planAndApply(cmd.Context(), f, g, args, *o, provision.PlanOptions{Targets: o.targets})
 		},
 	}
 	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking for confirmation (for CI)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only show the plan, like provision plan")
 	waitFlag(cmd, &o.waitTimeout)
+	targetFlag(cmd, &o.targets)
 	return cmd
 }
 
 // planAndApply plans every file, shows the plans, asks (unless auto-approved), then applies
-// file by file. apply and rotate share it; rotate plans secrets only.
+// file by file. apply, rotate and destroy share it; rotate plans secrets only, destroy the
+// removal of everything. A single argument that is a saved plan (plan --out) is applied as
+// saved instead.
 func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []string, o applyOptions, opts provision.PlanOptions) error {
+	if saved, err := readSavedPlan(ctx, f, args); err != nil || saved != nil {
+		if err != nil {
+			return err
+		}
+		return applySaved(ctx, f, g, saved, o)
+	}
 	runs, err := planRuns(ctx, f, g, args, opts)
 	if err != nil {
 		return err
@@ -82,7 +96,12 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 			return silentError{code: exitError}
 		}
 	}
+	return applyRuns(ctx, f, g, runs, o, opts)
+}
 
+// applyRuns applies the planned runs file by file, waits for the directory to show each
+// (unless --wait-timeout 0), and reports.
+func applyRuns(ctx context.Context, f *factory, g *globalOptions, runs []*fileRun, o applyOptions, opts provision.PlanOptions) error {
 	var errs []error
 	var applied, failed, skipped int
 	prog := newProgress(f.out, f.errOut, f.isTerminal())
@@ -115,6 +134,9 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 		}
 	} else {
 		fmt.Fprintf(f.out, "\n%s complete: %d applied, %d failed, %d skipped.\n", capitalize(o.verb), applied, failed, skipped)
+		if opts.Destroy {
+			printSinksLeft(f, runs)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		if ctx.Err() != nil {
@@ -123,6 +145,24 @@ func planAndApply(ctx context.Context, f *factory, g *globalOptions, args []stri
 		return err
 	}
 	return nil
+}
+
+// printSinksLeft lists, after a destroy, the sinks that still hold the last secret delivered:
+// destroy removes the credentials from the tenant, never what a sink holds.
+func printSinksLeft(f *factory, runs []*fileRun) {
+	var sinks []string
+	for _, r := range runs {
+		for _, d := range r.docs {
+			for _, s := range d.Application.Secrets {
+				for _, line := range provision.DescribeStore(s.Store) {
+					sinks = append(sinks, fmt.Sprintf("%s (secret %q)", line, s.Name))
+				}
+			}
+		}
+	}
+	if len(sinks) > 0 {
+		fmt.Fprintf(f.out, "\nThe sinks keep the last secret delivered (it no longer signs in); clear them yourself:\n  %s\n", strings.Join(sinks, "\n  "))
+	}
 }
 
 // confirm asks on the terminal; only "yes" goes ahead, as in terraform.

@@ -8,6 +8,10 @@ import (
 // planOptions are the flags of `provision plan`.
 type planOptions struct {
 	detailedExitCode bool
+	out              string
+	destroy          bool
+	includeAdopted   bool
+	targets          []string
 }
 
 func newPlanCmd(f *factory, g *globalOptions) *cobra.Command {
@@ -18,13 +22,17 @@ func newPlanCmd(f *factory, g *globalOptions) *cobra.Command {
 		Long: `Read the tenant and show, as a terraform-like diff (or JSON with -o json), what apply would
 create (+), change (~), adopt, rotate (±) or destroy (-). Nothing is written.
 
+--out FILE saves the plan for provision apply FILE; --target ADDRESS (repeatable) limits it
+to those addresses and what they depend on; --destroy plans what provision destroy removes.
+
 Exit codes: 0 success, 1 error, 3 invalid manifest; with --detailed-exitcode, 0 means no
 changes and 2 means changes are pending or a client secret of the app (managed or not) expires
 within rotateBefore, so a scheduled CI job can alert on it.`,
 		Args:              manifestArgs,
 		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			runs, err := planRuns(cmd.Context(), f, g, args, provision.PlanOptions{})
+			opts := provision.PlanOptions{Destroy: o.destroy, IncludeAdopted: o.includeAdopted, Targets: o.targets}
+			runs, err := planRuns(cmd.Context(), f, g, args, opts)
 			if err != nil {
 				return err
 			}
@@ -32,10 +40,19 @@ within rotateBefore, so a scheduled CI job can alert on it.`,
 			if err := printRuns(f, g, runs); err != nil {
 				return err
 			}
+			if o.out != "" {
+				if err := writeSavedPlan(f, o.out, runs, savedOptions(o.destroy, o.includeAdopted, o.targets)); err != nil {
+					return err
+				}
+			}
 			return detailedExit(o.detailedExitCode, runs)
 		},
 	}
 	cmd.Flags().BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when changes are pending or a credential expires soon, 1 on error")
+	cmd.Flags().StringVar(&o.out, "out", "", "also save the plan to `FILE`, for provision apply FILE to apply exactly it (refused if the tenant or manifests changed the plan meanwhile)")
+	cmd.Flags().BoolVar(&o.destroy, "destroy", false, "plan the removal of everything the manifests manage, as provision destroy would")
+	cmd.Flags().BoolVar(&o.includeAdopted, "include-adopted", false, "with --destroy: also delete applications provision did not create")
+	targetFlag(cmd, &o.targets)
 	return cmd
 }
 
@@ -60,4 +77,10 @@ func detailedExit(enabled bool, runs []*fileRun) error {
 		}
 	}
 	return nil
+}
+
+// targetFlag adds the repeatable --target to a command that plans.
+func targetFlag(cmd *cobra.Command, targets *[]string) {
+	cmd.Flags().StringArrayVar(targets, "target", nil,
+		"limit to this `ADDRESS` (as the plan prints it: everything under it too) and what it depends on; repeatable")
 }

@@ -172,6 +172,7 @@ Try it with no Azure account:
 		newPlanCmd(f, g),
 		newApplyCmd(f, g),
 		newRotateCmd(f, g),
+		newDestroyCmd(f, g),
 		newExportCmd(f, g),
 		newSchemaCmd(f, g),
 		newDoctorCmd(f, g),

@@ -9,6 +9,7 @@ import (
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/doctor"
 	"github.com/provisionhq/provision/provision/render"
+	"github.com/provisionhq/provision/provision/savedplan"
 )
 
 // run is one manifest file planned against its tenant: several files fan out to several
@@ -20,6 +21,8 @@ type fileRun struct {
 	session *session
 	plan    *provision.Plan
 	results []provision.ChangeResult
+	// digest is the SHA-256 of the manifest's bytes, which a saved plan records.
+	digest string
 }
 
 // planRuns loads every manifest (all problems of all files at once, exit code 3), then signs
@@ -29,13 +32,19 @@ func planRuns(ctx context.Context, f *factory, g *globalOptions, args []string, 
 	if err != nil {
 		return nil, err
 	}
+	return planFiles(ctx, f, g, files, opts)
+}
+
+// planFiles is planRuns of manifests already read.
+func planFiles(ctx context.Context, f *factory, g *globalOptions, files []manifestFile, opts provision.PlanOptions) ([]*fileRun, error) {
+	var err error
 	var runs []*fileRun
 	var all manifests.Diagnostics
 	for _, file := range files {
 		docs, diags := manifests.Load(file.name, file.data, f.manifestEnv(g))
 		all = append(all, diags...)
 		if len(docs) > 0 {
-			runs = append(runs, &fileRun{file: file.name, docs: docs})
+			runs = append(runs, &fileRun{file: file.name, docs: docs, digest: savedplan.Digest(file.data)})
 		}
 	}
 	for _, r := range runs {
