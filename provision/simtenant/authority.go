@@ -14,10 +14,11 @@ import (
 // directory roles it holds now.
 func (t *Tenant) mountAuthority() error {
 	a, err := authority.New(authority.Config{
-		TenantID: t.dir.TenantID,
-		Domains:  []string{t.dir.Domain},
-		Lookup:   t.lookupClient,
-		Clock:    t.clock,
+		TenantID:   t.dir.TenantID,
+		Domains:    []string{t.dir.Domain},
+		Lookup:     t.lookupClient,
+		Clock:      t.clock,
+		SigningKey: t.opts.SigningKey,
 	})
 	if err != nil {
 		return fmt.Errorf("mount authority: %w", err)

@@ -9,6 +9,7 @@ package simtenant
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,6 +49,9 @@ type Options struct {
 	// DuplicateGrantStatus is the status of a duplicate oauth2PermissionGrant: 409 (default) or
 	// 400, both observed from the real service over time.
 	DuplicateGrantStatus int
+	// SigningKey signs the identity platform's tokens; nil generates one (see
+	// authority.Config.SigningKey).
+	SigningKey *rsa.PrivateKey
 }
 
 // Tenant is one simulated tenant. It is safe for concurrent use.

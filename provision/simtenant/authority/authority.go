@@ -74,6 +74,9 @@ type Config struct {
 	Clock clock.Clock
 	// TokenLifetime overrides DefaultTokenLifetime when positive.
 	TokenLifetime time.Duration
+	// SigningKey signs the tokens; nil generates a fresh RSA-2048 key. Tests that start many
+	// authorities share one key, since generating it is most of an authority's start-up.
+	SigningKey *rsa.PrivateKey
 }
 
 // Authority is a running fake identity platform. It is safe for concurrent use.
@@ -99,9 +102,12 @@ func New(cfg Config) (*Authority, error) {
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("create authority: generate signing key: %w", err)
+	key := cfg.SigningKey
+	if key == nil {
+		var err error
+		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return nil, fmt.Errorf("create authority: generate signing key: %w", err)
+		}
 	}
 	// The JWKS publishes the key with a self-signed certificate (x5c), as Entra does, so
 	// verifiers that only read certificates can use it too.

@@ -13,8 +13,11 @@ package simtest
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +31,18 @@ import (
 	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
 )
+
+// signingKey is the token signing key every fixture of a test binary shares: generating an
+// RSA-2048 key is most of a tenant's start-up, and tests start hundreds of tenants. (A
+// package-level value, the one in this package: test support only, and the same for every
+// caller.)
+var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic("simtest: generate the shared signing key: " + err.Error())
+	}
+	return key
+})
 
 // Epoch is where a fixture's fake clock starts unless ClockAt says otherwise.
 func Epoch() time.Time { return time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC) }
@@ -119,6 +134,9 @@ func Start(tb testing.TB, opts ...Option) *Fixture {
 	f := &Fixture{Clock: clock.NewFake(cfg.start), cfg: cfg}
 	tenantOpts := cfg.tenant
 	tenantOpts.Clock = f.Clock
+	if tenantOpts.SigningKey == nil {
+		tenantOpts.SigningKey = signingKey()
+	}
 	tenant, err := simtenant.New(tenantOpts)
 	if err != nil {
 		tb.Fatal(err)
