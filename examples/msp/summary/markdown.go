@@ -52,7 +52,7 @@ func writeMarkdown(w io.Writer, customers []customer, o markdownOptions) error {
 	return b.Flush()
 }
 
-// outcomeLine counts the customers by outcome: "2 applied, 1 failed".
+// outcomeLine counts the customers by outcome: "failed: 1, applied: 2".
 func outcomeLine(customers []customer) string {
 	var parts []string
 	for _, o := range outcomes {
@@ -63,7 +63,7 @@ func outcomeLine(customers []customer) string {
 			}
 		}
 		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, o))
+			parts = append(parts, fmt.Sprintf("%s: %d", o, n))
 		}
 	}
 	return strings.Join(parts, ", ")
