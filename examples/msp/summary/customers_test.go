@@ -162,6 +162,7 @@ func (c *customerTenant) vaultSecret(tb testing.TB) keyvaultsim.Version {
 	return versions[len(versions)-1]
 }
 
+// lines renders a plan's changes as "glyph address", the form the tests compare.
 func lines(p *provision.Plan) []string {
 	var out []string
 	for _, c := range p.Changes {
@@ -199,10 +200,10 @@ func onboarding(admin, sender1, sender2 string) []string {
 // TestOneTemplateThreeTenants runs the MSP example as the matrix workflow does: one job per
 // env file of examples/msp/tenants, each against its own tenant (three simulated tenants with
 // their own ids and domains), then the summary job over the jobs' JSON reports. The three
-// customers are where an MSP finds its customers: new to OpenFire (contoso), set up by hand
-// from the portal procedure long ago (fabrikam), and onboarded by provision 160 days ago
-// with the rotation now due but the customer's Key Vault refusing the new value (northwind).
-// The next run, once the vault is fixed, finishes northwind's job.
+// customers are the three situations an MSP meets: a customer new to OpenFire (contoso), one
+// who followed the portal procedure by hand long ago (fabrikam), and one onboarded by
+// provision 160 days ago whose rotation is now due but whose Key Vault refuses the new value
+// (northwind). The next run, once the vault is fixed, finishes northwind's job.
 func TestOneTemplateThreeTenants(t *testing.T) {
 	epoch := simtest.Epoch()
 	reports := t.TempDir()

@@ -19,7 +19,6 @@ type report struct {
 
 // manifestRun is one manifest file planned (and applied) against its tenant.
 type manifestRun struct {
-	File    string   `json:"file"`
 	Tenant  string   `json:"tenant"`
 	Plan    plan     `json:"plan"`
 	Results []result `json:"results"`
@@ -32,8 +31,7 @@ type plan struct {
 }
 
 type change struct {
-	Address string `json:"address"`
-	Action  string `json:"action"`
+	Action string `json:"action"`
 }
 
 type warning struct {
@@ -45,7 +43,6 @@ type warning struct {
 // secret is a managed secret's newest credential as the plan observed it; DaysLeft is nil
 // when the secret has no credential yet.
 type secret struct {
-	Address     string `json:"address"`
 	Name        string `json:"name"`
 	EndDateTime string `json:"endDateTime"`
 	DaysLeft    *int   `json:"daysLeft"`
