@@ -15,6 +15,9 @@ type cmdlet struct {
 	params    []string
 	mandatory []string
 	run       func(s *Server, p params) result
+	// orgAdmin marks the cmdlets of Organization Management (Exchange Administrator) that
+	// Recipient Management (Exchange Recipient Administrator) does not hold.
+	orgAdmin bool
 }
 
 // commonParams are PowerShell's common parameters, accepted by every cmdlet.
@@ -45,7 +48,7 @@ func lookupCmdlet(name string) (cmdlet, bool) {
 			params: []string{"Identity", "ResultSize", "RecipientType", "RecipientTypeDetails"},
 			run:    (*Server).getRecipient}, true
 	}
-	return cmdlet{}, false
+	return lookupMailboxCmdlet(name)
 }
 
 // params are bound parameters under their canonical names.
