@@ -24,7 +24,7 @@ type step struct {
 	cmdlet      string
 	params      map[string]any
 	wantStatus  int
-	wantWarning string                 // a substring of the warnings; "" wants none
+	wantWarning string                // a substring of the warnings; "" wants none
 	check       func(a answer) string // "" when the answer is right, else what is wrong
 }
 
