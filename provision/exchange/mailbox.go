@@ -88,7 +88,7 @@ type casObject struct {
 
 // CASMailbox reads the client access settings of mailbox (Get-CASMailbox -Identity mailbox,
 // one round trip). It only reads. An unknown mailbox gives an error for which IsNotFound is
-// true. It needs RoleRecipientAdministrator.
+// true. It needs Exchange Recipient Administrator.
 func (c *Client) CASMailbox(ctx context.Context, mailbox string) (CASMailbox, error) {
 	mailbox = strings.TrimSpace(mailbox)
 	if mailbox == "" {
@@ -126,7 +126,7 @@ func (c *Client) CASMailbox(ctx context.Context, mailbox string) (CASMailbox, er
 
 // SetSMTPAuth sets the mailbox's own SMTP AUTH switch (Set-CASMailbox, one round trip);
 // SMTPAuthOrganization blanks it. It is idempotent: "no settings have been modified" is
-// success. It needs RoleRecipientAdministrator.
+// success. It needs Exchange Recipient Administrator.
 func (c *Client) SetSMTPAuth(ctx context.Context, mailbox string, value SMTPAuth) error {
 	mailbox = strings.TrimSpace(mailbox)
 	if mailbox == "" {
@@ -150,7 +150,7 @@ func (c *Client) SetSMTPAuth(ctx context.Context, mailbox string, value SMTPAuth
 
 // TransportConfig reads the organisation's transport configuration (Get-TransportConfig, one
 // round trip). It only reads. It needs View-Only Configuration, which
-// RoleExchangeAdministrator (or Global Reader) carries and RoleRecipientAdministrator does not.
+// Exchange Administrator (or Global Reader) carries and Exchange Recipient Administrator does not.
 func (c *Client) TransportConfig(ctx context.Context) (TransportConfig, error) {
 	res, err := c.invoke(ctx, call{cmdlet: "Get-TransportConfig", anchor: c.systemAnchor(), idempotent: true})
 	if err != nil {
@@ -248,7 +248,7 @@ type mailboxPermissionObject struct {
 // -ResultSize Unlimited, one round trip). It only reads. Rows are checked to belong to mailbox
 // (the cmdlet lists the whole tenant for an Identity it ignores): against what CASMailbox read
 // of the same mailbox earlier in the run, else with one cached Get-Recipient. An unknown mailbox
-// gives an error for which IsNotFound is true. It needs RoleRecipientAdministrator.
+// gives an error for which IsNotFound is true. It needs Exchange Recipient Administrator.
 func (c *Client) MailboxPermissions(ctx context.Context, mailbox string) (MailboxPermissions, error) {
 	mailbox = strings.TrimSpace(mailbox)
 	if mailbox == "" {
@@ -286,7 +286,7 @@ const principalWait = 3 * time.Minute
 // principal is known by: for an application, its pointer's ObjectID. It is idempotent: "already
 // present", as a warning or an error, is success. A user that does not resolve yet (a pointer
 // just registered) is retried on the client's clock for a few minutes. It needs
-// RoleRecipientAdministrator.
+// Exchange Recipient Administrator.
 func (c *Client) AddFullAccess(ctx context.Context, mailbox, user string) error {
 	mailbox, user = strings.TrimSpace(mailbox), strings.TrimSpace(user)
 	if mailbox == "" || user == "" {
@@ -324,7 +324,7 @@ func (c *Client) AddFullAccess(ctx context.Context, mailbox, user string) error 
 
 // RemoveFullAccess removes user's FullAccess on mailbox (Remove-MailboxPermission, one round
 // trip). It is idempotent: "the ACE doesn't exist", and a user that no longer resolves, are
-// success. Deny and inherited rows are not touched. It needs RoleRecipientAdministrator.
+// success. Deny and inherited rows are not touched. It needs Exchange Recipient Administrator.
 func (c *Client) RemoveFullAccess(ctx context.Context, mailbox, user string) error {
 	mailbox, user = strings.TrimSpace(mailbox), strings.TrimSpace(user)
 	if mailbox == "" || user == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant/exchangesim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
@@ -134,10 +135,10 @@ func TestAccessDeniedNamesTheRole(t *testing.T) {
 		{"a recipient administrator cannot register service principals", func() error {
 			_, err := c.NewServicePrincipal(ctx, appID, spObjectID, "")
 			return err
-		}, RoleExchangeAdministrator},
-		{"nor read them", func() error { _, _, err := c.ServicePrincipal(ctx, appID); return err }, RoleExchangeAdministrator},
-		{"nor remove them", func() error { return c.RemoveServicePrincipal(ctx, appID) }, RoleExchangeAdministrator},
-		{"nor read the transport config", func() error { _, err := c.TransportConfig(ctx); return err }, RoleExchangeAdministrator},
+		}, rights.RoleExchangeAdmin},
+		{"nor read them", func() error { _, _, err := c.ServicePrincipal(ctx, appID); return err }, rights.RoleExchangeAdmin},
+		{"nor remove them", func() error { return c.RemoveServicePrincipal(ctx, appID) }, rights.RoleExchangeAdmin},
+		{"nor read the transport config", func() error { _, err := c.TransportConfig(ctx); return err }, rights.RoleExchangeAdmin},
 	} {
 		err := tc.run()
 		var denied *AccessDeniedError
@@ -154,7 +155,7 @@ func TestAccessDeniedNamesTheRole(t *testing.T) {
 	if err := c.SetSMTPAuth(ctx, "bob@contoso.com", SMTPAuthEnabled); err != nil {
 		t.Errorf("SetSMTPAuth as a recipient administrator: %v", err)
 	}
-	if got := RequiredRole("Add-MailboxPermission"); got != RoleRecipientAdministrator {
+	if got := RequiredRole("Add-MailboxPermission"); got != rights.RoleExchangeRecipientAdmin {
 		t.Errorf("RequiredRole(Add-MailboxPermission) = %q", got)
 	}
 }

@@ -5,28 +5,21 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/provisionhq/provision/provision/rights"
 )
 
-// The Entra directory roles that carry the Exchange roles provision's cmdlets need, app-only
-// (mailbox.md §1.13, exchange.md §3.1).
-const (
-	// RoleExchangeAdministrator carries Organization Management: Role Management for the
-	// service principal cmdlets, View-Only Configuration for Get-TransportConfig.
-	RoleExchangeAdministrator = "Exchange Administrator"
-	// RoleRecipientAdministrator carries Recipient Management (Mail Recipients): mailbox
-	// permissions, client access settings and Send-As. Exchange Administrator holds it too.
-	RoleRecipientAdministrator = "Exchange Recipient Administrator"
-)
-
-// RequiredRole names the least-privileged Entra role that lets an app-only caller run cmdlet:
-// RoleExchangeAdministrator for the service principal cmdlets and the transport config,
-// RoleRecipientAdministrator for everything else provision runs.
+// RequiredRole names the least-privileged Entra directory role that lets an app-only caller
+// run cmdlet (mailbox.md §1.13): Exchange Administrator (Organization Management: Role
+// Management, View-Only Configuration) for the service principal cmdlets and the transport
+// config; Exchange Recipient Administrator (Mail Recipients) for mailbox permissions, client
+// access settings, Send-As and the rest.
 func RequiredRole(cmdlet string) string {
 	c := strings.ToLower(cmdlet)
 	if strings.HasSuffix(c, "-serviceprincipal") || strings.HasSuffix(c, "-transportconfig") {
-		return RoleExchangeAdministrator
+		return rights.RoleExchangeAdmin
 	}
-	return RoleRecipientAdministrator
+	return rights.RoleExchangeRecipientAdmin
 }
 
 // AccessDeniedError is a cmdlet Exchange refused with 403 because the caller's role does not

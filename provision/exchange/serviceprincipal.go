@@ -68,7 +68,7 @@ func decodePointer(raw json.RawMessage) (ServicePrincipal, error) {
 // ServicePrincipal reads the pointer of the application appID (Get-ServicePrincipal -Identity
 // appID, one round trip). It only reads; found is false when the application is not
 // registered. Both documented answers to an unknown Identity are handled: a not-found error,
-// and every pointer of the tenant (filtered here by AppId). It needs RoleExchangeAdministrator;
+// and every pointer of the tenant (filtered here by AppId). It needs Exchange Administrator;
 // a refusal is an *AccessDeniedError.
 func (c *Client) ServicePrincipal(ctx context.Context, appID string) (sp ServicePrincipal, found bool, err error) {
 	appID = strings.TrimSpace(appID)
@@ -110,7 +110,7 @@ func (c *Client) ServicePrincipal(ctx context.Context, appID string) (sp Service
 //
 // It is idempotent: when the application is registered already with objectID, the existing
 // pointer is returned; with another object id, the error wraps ErrObjectIDMismatch (remove the
-// pointer and register it again). It needs RoleExchangeAdministrator.
+// pointer and register it again). It needs Exchange Administrator.
 func (c *Client) NewServicePrincipal(ctx context.Context, appID, objectID, displayName string) (ServicePrincipal, error) {
 	appID, objectID = strings.TrimSpace(appID), strings.TrimSpace(objectID)
 	if appID == "" || objectID == "" {
@@ -150,7 +150,7 @@ func (c *Client) NewServicePrincipal(ctx context.Context, appID, objectID, displ
 // RemoveServicePrincipal removes the pointer of the application appID (Remove-ServicePrincipal,
 // one round trip). It is idempotent: a pointer that is gone is success. Remove the pointer's
 // FullAccess entries first; Exchange leaves them behind as orphans. It needs
-// RoleExchangeAdministrator.
+// Exchange Administrator.
 func (c *Client) RemoveServicePrincipal(ctx context.Context, appID string) error {
 	appID = strings.TrimSpace(appID)
 	if appID == "" {
