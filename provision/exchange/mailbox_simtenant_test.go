@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/provisionhq/provision/provision/exchange"
+	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
@@ -40,5 +41,14 @@ func TestMailboxSideAgainstSimulatedTenant(t *testing.T) {
 	pointer := exchange.ServicePrincipal{AppID: sp.AppID, ObjectID: sp.ObjectID}
 	if got := st.Permissions.FullAccessOf(pointer); !got.Granted {
 		t.Errorf("FullAccessOf = %+v, want granted", got)
+	}
+}
+
+// TestRoleNamesAreTheRightsTable keeps the role names the client's errors give equal to the
+// rights table's, which doctor checks.
+func TestRoleNamesAreTheRightsTable(t *testing.T) {
+	if exchange.RoleExchangeAdministrator != rights.RoleExchangeAdmin || exchange.RoleRecipientAdministrator != rights.RoleExchangeRecipientAdmin {
+		t.Errorf("exchange's role names %q, %q differ from package rights' %q, %q", exchange.RoleExchangeAdministrator,
+			exchange.RoleRecipientAdministrator, rights.RoleExchangeAdmin, rights.RoleExchangeRecipientAdmin)
 	}
 }

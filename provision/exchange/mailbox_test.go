@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/provision/clock"
-	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant/exchangesim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest/fixedtoken"
 )
@@ -135,10 +134,10 @@ func TestAccessDeniedNamesTheRole(t *testing.T) {
 		{"a recipient administrator cannot register service principals", func() error {
 			_, err := c.NewServicePrincipal(ctx, appID, spObjectID, "")
 			return err
-		}, rights.RoleExchangeAdmin},
-		{"nor read them", func() error { _, _, err := c.ServicePrincipal(ctx, appID); return err }, rights.RoleExchangeAdmin},
-		{"nor remove them", func() error { return c.RemoveServicePrincipal(ctx, appID) }, rights.RoleExchangeAdmin},
-		{"nor read the transport config", func() error { _, err := c.TransportConfig(ctx); return err }, rights.RoleExchangeAdmin},
+		}, RoleExchangeAdministrator},
+		{"nor read them", func() error { _, _, err := c.ServicePrincipal(ctx, appID); return err }, RoleExchangeAdministrator},
+		{"nor remove them", func() error { return c.RemoveServicePrincipal(ctx, appID) }, RoleExchangeAdministrator},
+		{"nor read the transport config", func() error { _, err := c.TransportConfig(ctx); return err }, RoleExchangeAdministrator},
 	} {
 		err := tc.run()
 		var denied *AccessDeniedError
@@ -155,7 +154,7 @@ func TestAccessDeniedNamesTheRole(t *testing.T) {
 	if err := c.SetSMTPAuth(ctx, "bob@contoso.com", SMTPAuthEnabled); err != nil {
 		t.Errorf("SetSMTPAuth as a recipient administrator: %v", err)
 	}
-	if got := RequiredRole("Add-MailboxPermission"); got != rights.RoleExchangeRecipientAdmin {
+	if got := RequiredRole("Add-MailboxPermission"); got != RoleRecipientAdministrator {
 		t.Errorf("RequiredRole(Add-MailboxPermission) = %q", got)
 	}
 }

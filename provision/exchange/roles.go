@@ -5,8 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+)
 
-	"github.com/provisionhq/provision/provision/rights"
+// The Entra directory roles that carry the Exchange roles of provision's cmdlets, app-only
+// (mailbox.md §1.13). They are package rights' names; this package does not import rights,
+// which explains errors of the clients and may come to import this one.
+const (
+	// RoleExchangeAdministrator carries Organization Management.
+	RoleExchangeAdministrator = "Exchange Administrator"
+	// RoleRecipientAdministrator carries Recipient Management; Exchange Administrator holds it too.
+	RoleRecipientAdministrator = "Exchange Recipient Administrator"
 )
 
 // RequiredRole names the least-privileged Entra directory role that lets an app-only caller
@@ -17,9 +25,9 @@ import (
 func RequiredRole(cmdlet string) string {
 	c := strings.ToLower(cmdlet)
 	if strings.HasSuffix(c, "-serviceprincipal") || strings.HasSuffix(c, "-transportconfig") {
-		return rights.RoleExchangeAdmin
+		return RoleExchangeAdministrator
 	}
-	return rights.RoleExchangeRecipientAdmin
+	return RoleRecipientAdministrator
 }
 
 // AccessDeniedError is a cmdlet Exchange refused with 403 because the caller's role does not
