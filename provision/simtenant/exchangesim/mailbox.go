@@ -80,9 +80,9 @@ func mailboxRights() []string {
 
 // defaultRows are the ACEs every mailbox carries without anyone granting them: SELF, and the
 // inherited entries of the organisation's administrators and servers (PSDOC:Get-MailboxPermission).
-func (s *Server) defaultRows(mbx Recipient) []PermissionRow {
+func (v view) defaultRows(mbx Recipient) []PermissionRow {
 	domain := "EURPRD01"
-	if parts := strings.Split(s.opts.ServerName, "."); len(parts) > 1 {
+	if parts := strings.Split(v.serverName, "."); len(parts) > 1 {
 		domain = parts[1]
 	}
 	id := identityOf(mbx)
@@ -112,15 +112,15 @@ func (s *Server) defaultRows(mbx Recipient) []PermissionRow {
 	return rows
 }
 
-// permissionRowsLocked renders every ACE of a mailbox, the default ones first; s.mu must be held.
-func (s *Server) permissionRowsLocked(mbx Recipient) []PermissionRow {
-	rows := s.defaultRows(mbx)
+// permissionRows renders every ACE of a mailbox, the default ones first.
+func (v view) permissionRows(mbx Recipient) []PermissionRow {
+	rows := v.defaultRows(mbx)
 	key := recipientKey(mbx)
-	for _, p := range s.state.MailboxPermissions {
+	for _, p := range v.state.MailboxPermissions {
 		if p.Mailbox != key {
 			continue
 		}
-		user, sid := s.principalNameLocked(p)
+		user, sid := v.principalName(p)
 		rows = append(rows, PermissionRow{AccessRights: slices.Clone(p.AccessRights), Deny: p.Deny,
 			InheritanceType: p.InheritanceType, User: user, UserSid: sid, Identity: identityOf(mbx),
 			IsInherited: p.Inherited, IsValid: true, ObjectState: "Unchanged"})
@@ -128,19 +128,19 @@ func (s *Server) permissionRowsLocked(mbx Recipient) []PermissionRow {
 	return rows
 }
 
-// principalNameLocked prints the User of an ACE: a user's UPN, a group's name, a service
-// principal in the form the faults select, and the bare SID of a principal that is gone.
-func (s *Server) principalNameLocked(p MailboxPermission) (user, sid string) {
+// principalName prints the User of an ACE: a user's UPN, a group's name, a service principal
+// in the form the faults select, and the bare SID of a principal that is gone.
+func (v view) principalName(p MailboxPermission) (user, sid string) {
 	switch {
 	case p.Principal:
 		return p.User, p.User
 	case p.ServicePrincipal:
-		sp, ok := s.pointerByGuidLocked(p.User)
+		sp, ok := pointerByGuid(v.state.ServicePrincipals, p.User)
 		if !ok {
 			return orphanSID(p.User), orphanSID(p.User)
 		}
 		sid = orphanSID("sp/" + sp.Guid)
-		switch s.faults.PrincipalUser {
+		switch v.faults.PrincipalUser {
 		case PrincipalByDisplayName:
 			return firstNonEmpty(sp.DisplayName, sp.ObjectID), sid
 		case PrincipalByAppID:
@@ -148,12 +148,12 @@ func (s *Server) principalNameLocked(p MailboxPermission) (user, sid string) {
 		}
 		return sp.ObjectID, sid
 	}
-	name := s.trusteeName(Grant{Trustee: p.User})
+	name := v.trusteeName(Grant{Trustee: p.User})
 	return name, orphanSID("user/" + p.User)
 }
 
-func (s *Server) pointerByGuidLocked(guid string) (ServicePrincipal, bool) {
-	for _, sp := range s.state.ServicePrincipals {
+func pointerByGuid(sps []ServicePrincipal, guid string) (ServicePrincipal, bool) {
+	for _, sp := range sps {
 		if sp.Guid == guid {
 			return sp, true
 		}
@@ -356,9 +356,7 @@ func (s *Server) MailboxPermissionRows(mailbox string) ([]PermissionRow, error) 
 	if !ok {
 		return nil, fmt.Errorf("list mailbox permissions on %q: no such mailbox", mailbox)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.permissionRowsLocked(mbx), nil
+	return s.view().permissionRows(mbx), nil
 }
 
 // RevokeMailboxPermissions removes every explicit ACE of user on mailbox, as an administrator

@@ -157,30 +157,56 @@ func (s *Server) addMailboxPermission(p params) result {
 	if ace.InheritanceType, err = inheritanceType(inheritance); err != nil {
 		return result{err: err}
 	}
+	user, _ := s.view().principalName(ace)
+	switch s.grantMailboxPermission(ace, p.flag("WhatIf")) {
+	case alreadyGranted:
+		return result{warnings: []string{fmt.Sprintf("The appropriate access control entry is already present on object \"%s\" for account \"%s\".", identityOf(mbx), user)}}
+	case wouldGrant:
+		return result{confirmation: fmt.Sprintf("Adding mailbox permission '%s' for user '%s' on mailbox '%s'.", strings.Join(ace.AccessRights, ", "), user, identityOf(mbx))}
+	}
+	return result{values: s.view().userRows(mbx, ace)}
+}
+
+// grantOutcome is what grantMailboxPermission did.
+type grantOutcome int
+
+const (
+	granted grantOutcome = iota
+	alreadyGranted
+	wouldGrant // -WhatIf
+)
+
+// grantMailboxPermission adds the rights of ace to the explicit ACE of the same principal and
+// kind, or adds ace.
+func (s *Server) grantMailboxPermission(ace MailboxPermission, whatIf bool) grantOutcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	user, _ := s.principalNameLocked(ace)
 	for i, have := range s.state.MailboxPermissions {
-		if have.Mailbox != ace.Mailbox || have.User != ace.User || have.ServicePrincipal != ace.ServicePrincipal || have.Deny != ace.Deny || have.Inherited {
+		if !sameACE(have, ace) {
 			continue
 		}
 		missing := slices.DeleteFunc(slices.Clone(ace.AccessRights), func(r string) bool { return hasRight(have.AccessRights, r) })
-		if len(missing) == 0 {
-			return result{warnings: []string{fmt.Sprintf("The appropriate access control entry is already present on object \"%s\" for account \"%s\".", identityOf(mbx), user)}}
-		}
-		if p.flag("WhatIf") {
-			break
+		switch {
+		case len(missing) == 0:
+			return alreadyGranted
+		case whatIf:
+			return wouldGrant
 		}
 		s.state.MailboxPermissions[i].AccessRights = append(have.AccessRights, missing...)
 		s.state.MailboxPermissions[i].Granted = s.clock.Now()
-		return result{values: s.userRowsLocked(mbx, ace)}
+		return granted
 	}
-	if p.flag("WhatIf") {
-		return result{confirmation: fmt.Sprintf("Adding mailbox permission '%s' for user '%s' on mailbox '%s'.", strings.Join(ace.AccessRights, ", "), user, identityOf(mbx))}
+	if whatIf {
+		return wouldGrant
 	}
 	ace.Granted = s.clock.Now()
 	s.state.MailboxPermissions = append(s.state.MailboxPermissions, ace)
-	return result{values: s.userRowsLocked(mbx, ace)}
+	return granted
+}
+
+// sameACE reports whether have is the explicit ACE of ace's principal, mailbox and kind (Allow or Deny).
+func sameACE(have, ace MailboxPermission) bool {
+	return have.Mailbox == ace.Mailbox && have.User == ace.User && have.ServicePrincipal == ace.ServicePrincipal && have.Deny == ace.Deny && !have.Inherited
 }
 
 func (s *Server) removeMailboxPermission(p params) result {
@@ -188,11 +214,11 @@ func (s *Server) removeMailboxPermission(p params) result {
 	if err != nil {
 		return result{err: err}
 	}
+	user, _ := s.view().principalName(ace)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	user, _ := s.principalNameLocked(ace)
 	for i, have := range s.state.MailboxPermissions {
-		if have.Mailbox != ace.Mailbox || have.User != ace.User || have.ServicePrincipal != ace.ServicePrincipal || have.Deny != ace.Deny || have.Inherited {
+		if !sameACE(have, ace) {
 			continue
 		}
 		if !slices.ContainsFunc(ace.AccessRights, func(r string) bool { return hasRight(have.AccessRights, r) }) {
@@ -232,24 +258,20 @@ func (s *Server) bindMailboxACE(p params, removing bool) (Recipient, MailboxPerm
 		return Recipient{}, MailboxPermission{}, s.notFound(identity)
 	}
 	ace, ok := s.resolveUser(userID)
+	v := s.view()
 	if ok && ace.ServicePrincipal && !removing {
-		s.mu.Lock()
-		sp, _ := s.pointerByGuidLocked(ace.User)
-		lag := s.faults.ServicePrincipalLag
-		s.mu.Unlock()
-		if s.clock.Now().Before(sp.Created.Add(lag)) {
+		sp, _ := pointerByGuid(v.state.ServicePrincipals, ace.User)
+		if s.clock.Now().Before(sp.Created.Add(v.faults.ServicePrincipalLag)) {
 			ok = false // the new pointer has not reached this backend yet
 		}
 	}
 	if !ok && removing {
-		s.mu.Lock()
-		for _, have := range s.state.MailboxPermissions {
-			if name, sid := s.principalNameLocked(have); have.Mailbox == recipientKey(mbx) && (strings.EqualFold(name, userID) || strings.EqualFold(sid, userID)) {
+		for _, have := range v.state.MailboxPermissions {
+			if name, sid := v.principalName(have); have.Mailbox == recipientKey(mbx) && (strings.EqualFold(name, userID) || strings.EqualFold(sid, userID)) {
 				ace, ok = MailboxPermission{User: have.User, ServicePrincipal: have.ServicePrincipal, Principal: have.Principal}, true
 				break
 			}
 		}
-		s.mu.Unlock()
 	}
 	if !ok {
 		return Recipient{}, MailboxPermission{}, s.trusteeNotFound(userID)
@@ -258,21 +280,21 @@ func (s *Server) bindMailboxACE(p params, removing bool) (Recipient, MailboxPerm
 	return mbx, ace, nil
 }
 
-// userRowsLocked renders the ACEs of one principal on a mailbox, the output of Add-MailboxPermission.
-func (s *Server) userRowsLocked(mbx Recipient, ace MailboxPermission) []any {
-	name, _ := s.principalNameLocked(ace)
+// userRows renders the ACEs of one principal on a mailbox, the output of Add-MailboxPermission.
+func (v view) userRows(mbx Recipient, ace MailboxPermission) []any {
+	name, _ := v.principalName(ace)
 	var out []any
-	for _, row := range s.permissionRowsLocked(mbx) {
+	for _, row := range v.permissionRows(mbx) {
 		if row.User == name {
-			out = append(out, s.renderRowLocked(row))
+			out = append(out, v.renderRow(row))
 		}
 	}
 	return out
 }
 
-// renderRowLocked applies the AccessRights shape the faults select.
-func (s *Server) renderRowLocked(row PermissionRow) any {
-	if !s.faults.AccessRightsAsString {
+// renderRow applies the AccessRights shape the faults select.
+func (v view) renderRow(row PermissionRow) any {
+	if !v.faults.AccessRightsAsString {
 		return row
 	}
 	m := map[string]any{"AccessRights": strings.Join(row.AccessRights, ", "), "Deny": row.Deny, "InheritanceType": row.InheritanceType,
@@ -294,13 +316,14 @@ func (s *Server) getMailboxPermission(p params) result {
 	if err != nil {
 		return result{err: err}
 	}
+	v := s.view()
 	var mailboxes []Recipient
 	if identity != "" {
 		mbx, ok := s.findMailbox(identity)
 		switch {
 		case ok:
 			mailboxes = []Recipient{mbx}
-		case s.Faults().UnknownIdentityListsAll:
+		case v.faults.UnknownIdentityListsAll:
 			identity = ""
 		default:
 			return result{err: s.notFound(identity)}
@@ -313,12 +336,10 @@ func (s *Server) getMailboxPermission(p params) result {
 			return result{err: s.trusteeNotFound(userID)}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if identity == "" {
 		// The fake cannot enumerate the directory: "every mailbox" is every mailbox with an ACE.
 		seen := map[string]bool{}
-		for _, ace := range s.state.MailboxPermissions {
+		for _, ace := range v.state.MailboxPermissions {
 			if seen[ace.Mailbox] {
 				continue
 			}
@@ -330,13 +351,13 @@ func (s *Server) getMailboxPermission(p params) result {
 	}
 	var want string
 	if userID != "" {
-		want, _ = s.principalNameLocked(user)
+		want, _ = v.principalName(user)
 	}
 	values := []any{}
 	for _, mbx := range mailboxes {
-		for _, row := range s.permissionRowsLocked(mbx) {
+		for _, row := range v.permissionRows(mbx) {
 			if want == "" || row.User == want {
-				values = append(values, s.renderRowLocked(row))
+				values = append(values, v.renderRow(row))
 			}
 		}
 	}

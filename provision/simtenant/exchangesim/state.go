@@ -86,6 +86,11 @@ func (s *Server) Seed(mailbox string, seed Seed) error {
 func (s *Server) Snapshot() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.copyLocked()
+}
+
+// copyLocked deep-copies the state; s.mu must be held.
+func (s *Server) copyLocked() State {
 	st := State{
 		Grants:            slices.Clone(s.state.Grants),
 		ServicePrincipals: slices.Clone(s.state.ServicePrincipals),
@@ -114,26 +119,24 @@ func (s *Server) Rows(mailbox string) ([]Row, error) {
 	if !ok {
 		return nil, fmt.Errorf("list send-as on %q: no such recipient", mailbox)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rowsLocked(mbx), nil
+	return s.view().rows(mbx), nil
 }
 
-// rowsLocked renders the ACEs of one recipient; s.mu must be held.
-func (s *Server) rowsLocked(mbx Recipient) []Row {
+// rows renders the Send-As ACEs of one recipient.
+func (v view) rows(mbx Recipient) []Row {
 	key := recipientKey(mbx)
 	rows := []Row{{Identity: identityOf(mbx), Trustee: SelfTrustee, AccessControlType: "Allow",
 		AccessRights: []string{"SendAs"}, InheritanceType: "None"}}
-	for _, g := range s.state.Grants {
+	for _, g := range v.state.Grants {
 		if g.Mailbox == key {
-			rows = append(rows, s.rowOf(mbx, g))
+			rows = append(rows, v.rowOf(mbx, g))
 		}
 	}
 	return rows
 }
 
-func (s *Server) rowOf(mbx Recipient, g Grant) Row {
-	row := Row{Identity: identityOf(mbx), Trustee: s.trusteeName(g), AccessControlType: "Allow",
+func (v view) rowOf(mbx Recipient, g Grant) Row {
+	row := Row{Identity: identityOf(mbx), Trustee: v.trusteeName(g), AccessControlType: "Allow",
 		AccessRights: []string{"SendAs"}, InheritanceType: "None"}
 	if g.Deny {
 		row.AccessControlType = "Deny"
@@ -147,11 +150,11 @@ func (s *Server) rowOf(mbx Recipient, g Grant) Row {
 
 // trusteeName prints a trustee as Exchange does: UPN for users, name for groups, and the bare
 // SID once the principal is gone from the directory.
-func (s *Server) trusteeName(g Grant) string {
+func (v view) trusteeName(g Grant) string {
 	if g.Principal {
 		return g.Trustee
 	}
-	tr, ok := s.dir.FindRecipient(g.Trustee)
+	tr, ok := v.dir.FindRecipient(g.Trustee)
 	if !ok {
 		return orphanSID(g.Trustee)
 	}
