@@ -317,3 +317,38 @@ func TestVerifyProtocolSelection(t *testing.T) {
 		t.Errorf("default checks for the roles declared (-want +got):\n%s", diff)
 	}
 }
+
+// TestVerifyWithARecipientAdministrator reads the Exchange side as the simulated tenant's own
+// operator, an Exchange Recipient Administrator: it reads mailboxes but not service
+// principals, and verify names what it can.
+func TestVerifyWithARecipientAdministrator(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		setup  func(t *testing.T, m *mailTenant)
+		want   verify.Cause
+	}{
+		{"no FullAccess is still named", func(t *testing.T, m *mailTenant) {
+			if _, err := m.exo().RevokeMailboxPermissions(mailbox, m.ids.AppID); err != nil {
+				t.Fatal(err)
+			}
+		}, verify.CauseNoFullAccess},
+		{"with FullAccess in place the unread registration is the open question", func(t *testing.T, m *mailTenant) {
+			m.f.Mail.SetPropagationDelay(time.Hour)
+		}, verify.CauseNotAuthorized},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			m := newMailTenant(t, mailRoles, false)
+			if err := m.f.Tenant.RevokeOperatorRight("Exchange Administrator"); err != nil {
+				t.Fatal(err)
+			}
+			tc.setup(t, m)
+			c := m.checker(m.f.Exchange)
+			c.Protocols = verify.Protocols{IMAP: true}
+			report := c.Run(context.Background(), m.app(true))
+			got := report.Checks[2]
+			if got.Cause != tc.want || !strings.Contains(got.Explanation, "could not be read") {
+				t.Errorf("imap check %+v, want cause %s noting the unread registration", got, tc.want)
+			}
+		})
+	}
+}

@@ -114,10 +114,10 @@ func (r *run) diagnose(ctx context.Context, p protocol, mailbox, reply string) d
 	grantFix := fmt.Sprintf("set appAccess: true on mailbox %s and run provision apply FILE (Add-MailboxPermission -Identity %s -User %s -AccessRights FullAccess)", mailbox, mailbox, oid)
 	sp, cas := view.sp, mv.state.CAS
 	switch {
-	case sp == nil:
+	case sp == nil && view.spErr == nil:
 		return diagnosis{cause: CauseNoServicePrincipal, fix: registerFix,
 			explanation: "the application's service principal is not registered in Exchange Online; its " + p.role + " role grants nothing until it is"}
-	case !strings.EqualFold(sp.ObjectID, oid):
+	case sp != nil && !strings.EqualFold(sp.ObjectID, oid):
 		return diagnosis{cause: CauseWrongObjectID,
 			explanation: fmt.Sprintf("the application is registered in Exchange with object id %s, but its service principal (enterprise application) is %s: "+
 				"the app registration's object id was given to New-ServicePrincipal", sp.ObjectID, oid),
@@ -128,6 +128,14 @@ func (r *run) diagnose(ctx context.Context, p protocol, mailbox, reply string) d
 	case p.name == "smtp" && view.transport != nil && !cas.SMTPAuthInForce(*view.transport):
 		return diagnosis{cause: CauseSMTPAuthDisabled, fix: smtpFix, explanation: "SMTP AUTH is disabled for " + mailbox + " (its own switch, else the organisation's)"}
 	}
+	if sp == nil {
+		// The pointer could not be read: match its rows by what the token says it should be.
+		sp = &exchange.ServicePrincipal{AppID: appID, ObjectID: oid}
+	}
+	unread := ""
+	if view.spErr != nil {
+		unread = " (its registration could not be read: " + view.spErr.Error() + ")"
+	}
 	full := mv.state.Permissions.FullAccessOf(*sp)
 	switch {
 	case full.Denied:
@@ -136,7 +144,12 @@ func (r *run) diagnose(ctx context.Context, p protocol, mailbox, reply string) d
 			fix:         fmt.Sprintf("Remove-MailboxPermission -Identity %s -User %s -AccessRights FullAccess -Deny", mailbox, oid)}
 	case !full.InForce():
 		return diagnosis{cause: CauseNoFullAccess, fix: grantFix,
-			explanation: "the application's service principal holds no FullAccess on " + mailbox}
+			explanation: "the application's service principal holds no FullAccess on " + mailbox + unread}
+	case view.spErr != nil:
+		return diagnosis{cause: CauseNotAuthorized,
+			explanation: "the application holds FullAccess on " + mailbox + " and the mailbox allows " + p.label + ", yet Exchange refused the login" + unread +
+				"; the registration may be missing, carry the app registration's object id, or be " + pending,
+			fix: "sign in as an operator with the " + exchange.RoleExchangeAdministrator + " role to have the cause named, or run provision plan FILE"}
 	}
 	return diagnosis{cause: CausePropagation,
 		explanation: "the service principal is registered with the right object id and holds FullAccess on " + mailbox +
@@ -148,6 +161,7 @@ func (r *run) diagnose(ctx context.Context, p protocol, mailbox, reply string) d
 // the organisation, once per mailbox.
 type exchangeView struct {
 	sp        *exchange.ServicePrincipal
+	spErr     error                     // the pointer could not be read (the operator lacks Exchange Administrator)
 	transport *exchange.TransportConfig // nil when it could not be read
 	mailboxes map[string]*mailboxView
 }
@@ -161,12 +175,15 @@ type mailboxView struct {
 // config and the mailbox.
 func (r *run) readExchange(ctx context.Context, mailbox string) (*exchangeView, *mailboxView, error) {
 	if r.exo == nil {
-		sp, found, err := r.Exchange.ServicePrincipal(ctx, firstOf(r.claims["exchange"].AppID, r.app.ClientID))
-		if err != nil {
-			return nil, nil, err
-		}
 		v := &exchangeView{mailboxes: map[string]*mailboxView{}}
-		if found {
+		sp, found, err := r.Exchange.ServicePrincipal(ctx, firstOf(r.claims["exchange"].AppID, r.app.ClientID))
+		switch {
+		case exchange.IsForbidden(err):
+			// An Exchange Recipient Administrator reads the mailboxes but not the pointers.
+			v.spErr = err
+		case err != nil:
+			return nil, nil, err
+		case found:
 			v.sp = &sp
 		}
 		// Reading it needs Exchange Administrator; without it the mailbox's own switch and
