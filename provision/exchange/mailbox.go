@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/provisionhq/provision/provision/backoff"
@@ -94,8 +93,17 @@ func (c *Client) CASMailbox(ctx context.Context, mailbox string) (CASMailbox, er
 	if mailbox == "" {
 		return CASMailbox{}, errors.New("read client access settings: mailbox is empty")
 	}
-	res, err := c.invoke(ctx, call{cmdlet: "Get-CASMailbox", anchor: c.mailboxAnchor(mailbox), idempotent: true,
-		params: map[string]any{"Identity": mailbox}})
+	res, err := c.invoke(ctx, c.casCall(mailbox))
+	return c.casRead(mailbox, res, err)
+}
+
+func (c *Client) casCall(mailbox string) call {
+	return call{cmdlet: "Get-CASMailbox", anchor: c.mailboxAnchor(mailbox), idempotent: true, params: map[string]any{"Identity": mailbox}}
+}
+
+// casRead decodes the answer of casCall, and remembers the mailbox's names for the checks of
+// its permission rows.
+func (c *Client) casRead(mailbox string, res Result, err error) (CASMailbox, error) {
 	if err != nil {
 		return CASMailbox{}, fmt.Errorf("read client access settings of %s: %w", mailbox, withRole(err))
 	}
@@ -152,7 +160,16 @@ func (c *Client) SetSMTPAuth(ctx context.Context, mailbox string, value SMTPAuth
 // round trip). It only reads. It needs View-Only Configuration, which
 // Exchange Administrator (or Global Reader) carries and Exchange Recipient Administrator does not.
 func (c *Client) TransportConfig(ctx context.Context) (TransportConfig, error) {
-	res, err := c.invoke(ctx, call{cmdlet: "Get-TransportConfig", anchor: c.systemAnchor(), idempotent: true})
+	res, err := c.invoke(ctx, c.transportCall())
+	return transportRead(res, err)
+}
+
+func (c *Client) transportCall() call {
+	return call{cmdlet: "Get-TransportConfig", anchor: c.systemAnchor(), idempotent: true}
+}
+
+// transportRead decodes the answer of transportCall.
+func transportRead(res Result, err error) (TransportConfig, error) {
 	if err != nil {
 		return TransportConfig{}, fmt.Errorf("read transport config: %w", withRole(err))
 	}
@@ -254,8 +271,17 @@ func (c *Client) MailboxPermissions(ctx context.Context, mailbox string) (Mailbo
 	if mailbox == "" {
 		return MailboxPermissions{}, errors.New("list mailbox permissions: mailbox is empty")
 	}
-	res, err := c.invoke(ctx, call{cmdlet: "Get-MailboxPermission", anchor: c.mailboxAnchor(mailbox), idempotent: true,
-		params: map[string]any{"Identity": mailbox, "ResultSize": "Unlimited"}})
+	res, err := c.invoke(ctx, c.permissionsCall(mailbox))
+	return c.permissionsRead(ctx, mailbox, res, err)
+}
+
+func (c *Client) permissionsCall(mailbox string) call {
+	return call{cmdlet: "Get-MailboxPermission", anchor: c.mailboxAnchor(mailbox), idempotent: true,
+		params: map[string]any{"Identity": mailbox, "ResultSize": "Unlimited"}}
+}
+
+// permissionsRead decodes the answer of permissionsCall and checks its rows belong to mailbox.
+func (c *Client) permissionsRead(ctx context.Context, mailbox string, res Result, err error) (MailboxPermissions, error) {
 	if err != nil {
 		return MailboxPermissions{}, fmt.Errorf("list mailbox permissions on %s: %w", mailbox, withRole(err))
 	}
@@ -361,32 +387,112 @@ type MailboxState struct {
 	Permissions MailboxPermissions
 }
 
-// MailboxStates reads CASMailbox then MailboxPermissions of each mailbox: two round trips a
-// mailbox, the mailboxes concurrently within the client's bound. It only reads. The first
-// error fails the whole read; it names its mailbox and IsNotFound still sees through it.
+// MailboxStates reads CASMailbox and MailboxPermissions of each mailbox, in $batch requests
+// (ObserveMail). It only reads. The first error fails the whole read; it names its mailbox,
+// and IsNotFound still sees through it.
 func (c *Client) MailboxStates(ctx context.Context, mailboxes []string) ([]MailboxState, error) {
-	out := make([]MailboxState, len(mailboxes))
-	errs := make([]error, len(mailboxes))
-	var wg sync.WaitGroup
-	for i, mbx := range mailboxes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st := MailboxState{Mailbox: mbx}
-			var err error
-			if st.CAS, err = c.CASMailbox(ctx, mbx); err == nil {
-				st.Permissions, err = c.MailboxPermissions(ctx, mbx)
-			}
-			out[i], errs[i] = st, err
-		}()
+	obs, err := c.ObserveMail(ctx, MailReads{Mailboxes: mailboxes})
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	out := make([]MailboxState, len(mailboxes))
+	for i, mbx := range mailboxes {
+		out[i] = obs.Mailboxes[strings.TrimSpace(mbx)]
 	}
 	return out, nil
+}
+
+// MailReads names what ObserveMail reads.
+type MailReads struct {
+	// TransportConfig asks for the organisation's transport config (once per plan).
+	TransportConfig bool
+	// AppIDs are the applications whose service principal pointers are read.
+	AppIDs []string
+	// Mailboxes are read with Get-CASMailbox and Get-MailboxPermission.
+	Mailboxes []string
+}
+
+// MailObservation is what ObserveMail read.
+type MailObservation struct {
+	// Transport is the organisation's transport config; nil when it was not asked for or could
+	// not be read (TransportErr: reading it needs Exchange Administrator, and a provisioner
+	// that manages only mailboxes may run without).
+	Transport    *TransportConfig
+	TransportErr error
+	// ServicePrincipals maps each app id asked for to its pointer; nil when not registered.
+	ServicePrincipals map[string]*ServicePrincipal
+	// Mailboxes maps each mailbox asked for to its state.
+	Mailboxes map[string]MailboxState
+}
+
+// ObserveMail reads the mailbox side of mail access for a plan: 1 + len(AppIDs) + 2 ×
+// len(Mailboxes) cmdlets, sent MaxBatch to a $batch request, the batches concurrently within
+// the client's bound (so ⌈cmdlets ÷ 10⌉ round trips when the front door batches; a read it
+// refuses is sent alone). It only reads. The first error other than the transport config's
+// fails it, naming its object; IsNotFound and IsForbidden still see through it.
+func (c *Client) ObserveMail(ctx context.Context, reads MailReads) (MailObservation, error) {
+	obs := MailObservation{ServicePrincipals: map[string]*ServicePrincipal{}, Mailboxes: map[string]MailboxState{}}
+	var calls []call
+	apps, mailboxes := distinct(reads.AppIDs), distinct(reads.Mailboxes)
+	if reads.TransportConfig {
+		calls = append(calls, c.transportCall())
+	}
+	for _, app := range apps {
+		calls = append(calls, c.pointerCall(app))
+	}
+	for _, mbx := range mailboxes {
+		calls = append(calls, c.casCall(mbx), c.permissionsCall(mbx))
+	}
+	results, errs := c.readAll(ctx, calls)
+	next := 0
+	if reads.TransportConfig {
+		t, err := transportRead(results[0], errs[0])
+		if err == nil {
+			obs.Transport = &t
+		}
+		obs.TransportErr, next = err, 1
+	}
+	for _, app := range apps {
+		sp, found, err := pointerRead(app, results[next], errs[next])
+		if err != nil {
+			return MailObservation{}, err
+		}
+		if found {
+			obs.ServicePrincipals[app] = &sp
+		} else {
+			obs.ServicePrincipals[app] = nil
+		}
+		next++
+	}
+	for _, mbx := range mailboxes {
+		// The CAS answer identifies the mailbox, so checking its permission rows costs nothing more.
+		cas, err := c.casRead(mbx, results[next], errs[next])
+		if err != nil {
+			return MailObservation{}, err
+		}
+		perms, err := c.permissionsRead(ctx, mbx, results[next+1], errs[next+1])
+		if err != nil {
+			return MailObservation{}, err
+		}
+		obs.Mailboxes[mbx] = MailboxState{Mailbox: mbx, CAS: cas, Permissions: perms}
+		next += 2
+	}
+	return obs, nil
+}
+
+// distinct trims, drops empty and repeated (ignoring case) values, keeping the first spelling.
+func distinct(values []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if v == "" || seen[strings.ToLower(v)] {
+			continue
+		}
+		seen[strings.ToLower(v)] = true
+		out = append(out, v)
+	}
+	return out
 }
 
 // decodeRights accepts AccessRights as ["A","B"], "A, B" or a single string.

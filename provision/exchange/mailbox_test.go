@@ -349,8 +349,9 @@ func TestSMTPAuthInForce(t *testing.T) {
 	}
 }
 
-// TestMailboxStatesCost states the observation cost: two round trips a mailbox, no
-// Get-Recipient (the CAS read identifies the mailbox), within the client's concurrency bound.
+// TestMailboxStatesCost states the observation cost: the CAS and permission reads of three
+// mailboxes travel in one $batch, and need no Get-Recipient (the CAS answer identifies the
+// mailbox for the row check).
 func TestMailboxStatesCost(t *testing.T) {
 	f := newMailFixture(t, exchangesim.Faults{}, "")
 	mailboxes := []string{"bob@contoso.com", "alice@contoso.onmicrosoft.com", "shared@contoso.com"}
@@ -367,10 +368,76 @@ func TestMailboxStatesCost(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"Get-CASMailbox": 3, "Get-MailboxPermission": 3}, stats.ByCmdlet); diff != "" {
 		t.Errorf("cmdlets run (-want +got):\n%s", diff)
 	}
-	if stats.MaxInFlight > DefaultMaxConcurrency {
-		t.Errorf("%d requests in flight, above the bound of %d", stats.MaxInFlight, DefaultMaxConcurrency)
+	if stats.Requests != 1 || stats.Batches != 1 {
+		t.Errorf("%d requests, %d batches; want the six reads in one batch", stats.Requests, stats.Batches)
 	}
 	if _, err := f.client.MailboxStates(context.Background(), []string{"bob@contoso.com", "ghost@contoso.com"}); !IsNotFound(err) || !strings.Contains(err.Error(), "ghost@contoso.com") {
 		t.Errorf("an unknown mailbox among them: %v, want IsNotFound naming it", err)
+	}
+}
+
+// TestObserveMail reads a plan's worth (the transport config, an application, four distinct
+// mailboxes among six: 10 cmdlets) and checks the answers and the round trips whether the
+// front door batches, refuses batches, or throttles one.
+func TestObserveMail(t *testing.T) {
+	mailboxes := []string{"bob@contoso.com", "alice@contoso.com", "shared@contoso.com", "BOB@contoso.com", "alice@contoso.onmicrosoft.com", "shared@contoso.com"}
+	for _, tc := range []struct {
+		reason       string
+		faults       exchangesim.Faults
+		extraApp     bool
+		wantRequests int
+	}{
+		// 1 + 1 + 2×4 distinct mailboxes = 10 cmdlets: one batch.
+		{"batched", exchangesim.Faults{}, false, 1},
+		{"an eleventh read goes alone", exchangesim.Faults{}, true, 2},
+		{"a front door without $batch: each read alone, after the refused batch", exchangesim.Faults{NoBatch: true}, false, 1 + 10},
+		{"a throttled batch: its reads alone", exchangesim.Faults{Throttle: 1}, false, 1 + 10},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			f := newMailFixture(t, tc.faults, "")
+			f.sim.RegisterServicePrincipal(appID, spObjectID, "OpenFire")
+			if err := f.sim.SeedMailboxPermission("shared@contoso.com", exchangesim.PermissionSeed{User: appID}); err != nil {
+				t.Fatal(err)
+			}
+			reads := MailReads{TransportConfig: true, AppIDs: []string{appID}, Mailboxes: mailboxes}
+			if tc.extraApp {
+				reads.AppIDs = append(reads.AppIDs, "0ther-app")
+			}
+			obs, err := f.client.ObserveMail(context.Background(), reads)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if obs.Transport == nil || !obs.Transport.SMTPAuthDisabled || obs.TransportErr != nil {
+				t.Errorf("transport %+v, %v", obs.Transport, obs.TransportErr)
+			}
+			if sp := obs.ServicePrincipals[appID]; sp == nil || sp.ObjectID != spObjectID {
+				t.Errorf("pointer of %s: %+v", appID, sp)
+			}
+			if sp, ok := obs.ServicePrincipals["0ther-app"]; tc.extraApp && (!ok || sp != nil) {
+				t.Errorf("pointer of an unregistered app: %+v, present %v; want present and nil", sp, ok)
+			}
+			if len(obs.Mailboxes) != 4 {
+				t.Errorf("%d mailboxes observed, want the 4 distinct ones", len(obs.Mailboxes))
+			}
+			shared := obs.Mailboxes["shared@contoso.com"]
+			if !shared.Permissions.FullAccessOf(*obs.ServicePrincipals[appID]).Granted || shared.CAS.SMTPAuth != SMTPAuthOrganization {
+				t.Errorf("shared mailbox %+v", shared)
+			}
+			if got := f.sim.Stats().Requests; got != tc.wantRequests {
+				t.Errorf("%d round trips, want %d", got, tc.wantRequests)
+			}
+		})
+	}
+}
+
+func TestObserveMailAsARecipientAdministrator(t *testing.T) {
+	f := newMailFixture(t, exchangesim.Faults{}, adminToken)
+	obs, err := f.client.ObserveMail(context.Background(), MailReads{TransportConfig: true, Mailboxes: []string{"bob@contoso.com"}})
+	var denied *AccessDeniedError
+	if err != nil || obs.Transport != nil || !errors.As(obs.TransportErr, &denied) || denied.Role != RoleExchangeAdministrator {
+		t.Errorf("ObserveMail: %v, transport %+v, %v; want the mailbox read and the transport config refused, naming Exchange Administrator", err, obs.Transport, obs.TransportErr)
+	}
+	if _, err := f.client.ObserveMail(context.Background(), MailReads{AppIDs: []string{appID}, Mailboxes: []string{"bob@contoso.com"}}); !IsForbidden(err) {
+		t.Errorf("reading a pointer without the role: %v, want forbidden", err)
 	}
 }

@@ -76,8 +76,16 @@ func (c *Client) ServicePrincipal(ctx context.Context, appID string) (sp Service
 		// An empty Identity lists every pointer.
 		return ServicePrincipal{}, false, errors.New("read exchange service principal: app id is empty")
 	}
-	res, err := c.invoke(ctx, call{cmdlet: "Get-ServicePrincipal", anchor: c.systemAnchor(), idempotent: true,
-		params: map[string]any{"Identity": appID}})
+	res, err := c.invoke(ctx, c.pointerCall(appID))
+	return pointerRead(appID, res, err)
+}
+
+func (c *Client) pointerCall(appID string) call {
+	return call{cmdlet: "Get-ServicePrincipal", anchor: c.systemAnchor(), idempotent: true, params: map[string]any{"Identity": appID}}
+}
+
+// pointerRead decodes the answer of pointerCall.
+func pointerRead(appID string, res Result, err error) (ServicePrincipal, bool, error) {
 	if IsNotFound(err) {
 		return ServicePrincipal{}, false, nil
 	}

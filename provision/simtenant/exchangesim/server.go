@@ -135,6 +135,9 @@ type Faults struct {
 	// PrincipalUser selects how Get-MailboxPermission prints a service principal in User;
 	// the real form was never captured (mailbox.md §2).
 	PrincipalUser PrincipalForm
+	// NoBatch makes the $batch route answer 404, as a front door without it would; clients
+	// must then fall back to one request a cmdlet.
+	NoBatch bool
 	// AccessRightsAsString prints Get-MailboxPermission's AccessRights as one
 	// comma-separated string ("FullAccess, ReadPermission") instead of an array, the other
 	// shape clients have met (mailbox.md §1.5).
@@ -157,6 +160,7 @@ type Stats struct {
 	ByCmdlet    map[string]int // requests that reached a cmdlet, by canonical name
 	MaxInFlight int            // the most requests served at the same time
 	Redirects   int
+	Batches     int // $batch requests answered; their cmdlets count in ByCmdlet
 	Throttled   int // 429s and plain-text throttles
 	Faulted     int // 5xx from ServerErrors
 }
@@ -291,11 +295,20 @@ func (s *Server) ServeInvokeCommand(w http.ResponseWriter, r *http.Request, call
 		s.forbidden(w)
 		return
 	}
+	if isBatchPath(r.URL.Path) {
+		s.serveBatch(w, r, caller)
+		return
+	}
 	in, problem := readInput(r)
 	if problem != "" {
 		writeODataError(w, http.StatusBadRequest, "BadRequest", problem, nil)
 		return
 	}
+	s.serveCmdlet(w, r, in, caller)
+}
+
+// serveCmdlet runs one decoded CmdletInput for an authenticated caller and records it.
+func (s *Server) serveCmdlet(w http.ResponseWriter, r *http.Request, in input, caller Caller) {
 	cmd, ok := lookupCmdlet(in.name)
 	if !ok || (cmd.orgAdmin && !caller.ExchangeAdmin) {
 		// An unknown or unauthorised cmdlet is answered like a missing role: Exchange RBAC
@@ -396,8 +409,8 @@ func (s *Server) forbidden(w http.ResponseWriter) {
 
 func (s *Server) tenantAccepted(path string) bool {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	// adminapi/{beta|v1.0}/{tenant}/InvokeCommand
-	if len(parts) < 4 || parts[0] != "adminapi" || !strings.EqualFold(parts[len(parts)-1], "InvokeCommand") {
+	// adminapi/{beta|v1.0}/{tenant}/InvokeCommand, or its sibling $batch
+	if len(parts) < 4 || parts[0] != "adminapi" || !(strings.EqualFold(parts[len(parts)-1], "InvokeCommand") || isBatchPath(path)) {
 		return false
 	}
 	if len(s.opts.TenantIDs) == 0 {
