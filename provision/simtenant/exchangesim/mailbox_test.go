@@ -222,6 +222,10 @@ func TestRemovedPointerLeavesAnOrphan(t *testing.T) {
 			params: map[string]any{"Identity": "bob", "User": orphanSID(sp.Guid), "AccessRights": "FullAccess"}, wantStatus: 200},
 		{reason: "nothing explicit is left", cmdlet: "Get-MailboxPermission", params: map[string]any{"Identity": "bob"}, wantStatus: 200, check: rows()},
 	})
+	inspected, err := s.MailboxPermissionRows("bob@contoso.com")
+	if err != nil || len(inspected) != 10 || inspected[0].User != SelfTrustee {
+		t.Errorf("MailboxPermissionRows: %d rows, %v; want the ten defaults", len(inspected), err)
+	}
 }
 
 func TestPrincipalUserFormsAndStringRights(t *testing.T) {
@@ -294,6 +298,9 @@ func TestCASMailboxAndTransportConfig(t *testing.T) {
 		{reason: "a parameter the fake does not model is refused as unknown", cmdlet: "Set-CASMailbox", params: map[string]any{"Identity": "bob", "OWAEnabled": false},
 			wantStatus: 400, check: detailHas("A parameter cannot be found that matches parameter name 'OWAEnabled'")},
 	})
+	if c, err := s.CAS("bob"); err != nil || c.SmtpClientAuthenticationDisabled != nil || c.ImapDisabled {
+		t.Errorf("CAS after the steps: %+v, %v; want the switch blank and IMAP on", c, err)
+	}
 	s.SetOrganizationSMTPAuth(false)
 	runSteps(t, s, []step{{reason: "the organisation's switch as seeded", cmdlet: "Get-TransportConfig", params: map[string]any{}, wantStatus: 200, check: orgDisabled(false)}})
 }
