@@ -419,9 +419,10 @@ type MailObservation struct {
 	// that manages only mailboxes may run without).
 	Transport    *TransportConfig
 	TransportErr error
-	// ServicePrincipals maps each app id asked for to its pointer; nil when not registered.
+	// ServicePrincipals maps each app id asked for (as spelt) to its pointer; nil when not registered.
 	ServicePrincipals map[string]*ServicePrincipal
-	// Mailboxes maps each mailbox asked for to its state.
+	// Mailboxes maps each mailbox asked for (as spelt) to its state; spellings that differ only
+	// in case are read once.
 	Mailboxes map[string]MailboxState
 }
 
@@ -476,6 +477,25 @@ func (c *Client) ObserveMail(ctx context.Context, reads MailReads) (MailObservat
 		}
 		obs.Mailboxes[mbx] = MailboxState{Mailbox: mbx, CAS: cas, Permissions: perms}
 		next += 2
+	}
+	// Every spelling asked for finds its answer, not only the first.
+	for _, asked := range reads.Mailboxes {
+		asked = strings.TrimSpace(asked)
+		for _, mbx := range mailboxes {
+			if strings.EqualFold(asked, mbx) {
+				st := obs.Mailboxes[mbx]
+				st.Mailbox = asked
+				obs.Mailboxes[asked] = st
+			}
+		}
+	}
+	for _, asked := range reads.AppIDs {
+		asked = strings.TrimSpace(asked)
+		for _, app := range apps {
+			if strings.EqualFold(asked, app) {
+				obs.ServicePrincipals[asked] = obs.ServicePrincipals[app]
+			}
+		}
 	}
 	return obs, nil
 }
