@@ -15,6 +15,9 @@ type cmdlet struct {
 	params    []string
 	mandatory []string
 	run       func(s *Server, p params) result
+	// orgAdmin marks the cmdlets of Organization Management (Exchange Administrator) that
+	// Recipient Management (Exchange Recipient Administrator) does not hold.
+	orgAdmin bool
 }
 
 // commonParams are PowerShell's common parameters, accepted by every cmdlet.
@@ -45,7 +48,7 @@ func lookupCmdlet(name string) (cmdlet, bool) {
 			params: []string{"Identity", "ResultSize", "RecipientType", "RecipientTypeDetails"},
 			run:    (*Server).getRecipient}, true
 	}
-	return cmdlet{}, false
+	return lookupMailboxCmdlet(name)
 }
 
 // params are bound parameters under their canonical names.
@@ -154,11 +157,10 @@ func (s *Server) getRecipientPermission(p params) result {
 			return result{err: s.notFound(identity)}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	v := s.view()
 	if identity == "" {
 		seen := map[string]bool{}
-		for _, g := range s.state.Grants {
+		for _, g := range v.state.Grants {
 			if seen[g.Mailbox] {
 				continue
 			}
@@ -170,12 +172,12 @@ func (s *Server) getRecipientPermission(p params) result {
 	}
 	var rows []Row
 	for _, mbx := range mailboxes {
-		rows = append(rows, s.rowsLocked(mbx)...)
+		rows = append(rows, v.rows(mbx)...)
 	}
 	if trustee != "" {
 		want := trustee
 		if tr, ok := s.dir.FindRecipient(trustee); ok {
-			want = s.trusteeName(Grant{Trustee: recipientKey(tr)})
+			want = v.trusteeName(Grant{Trustee: recipientKey(tr)})
 		} else if !strings.EqualFold(trustee, SelfTrustee) && !strings.HasPrefix(strings.ToUpper(trustee), "S-1-") {
 			return result{err: s.trusteeNotFound(trustee)}
 		}
@@ -199,9 +201,10 @@ func (s *Server) addRecipientPermission(p params) result {
 	if err != nil {
 		return result{err: err}
 	}
+	v := s.view()
+	name := v.trusteeName(g)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name := s.trusteeName(g)
 	for _, have := range s.state.Grants {
 		if have == g {
 			return result{warnings: []string{fmt.Sprintf("The appropriate access control entry is already present on object \"%s\" for account \"%s\".", identityOf(mbx), name)}}
@@ -211,7 +214,7 @@ func (s *Server) addRecipientPermission(p params) result {
 		return result{confirmation: fmt.Sprintf("Adding recipient permission 'SendAs' for user or group '%s' on recipient '%s'.", name, identityOf(mbx))}
 	}
 	s.state.Grants = append(s.state.Grants, g)
-	return result{values: []any{s.rowOf(mbx, g)}}
+	return result{values: []any{v.rowOf(mbx, g)}}
 }
 
 func (s *Server) removeRecipientPermission(p params) result {
@@ -220,9 +223,9 @@ func (s *Server) removeRecipientPermission(p params) result {
 		return result{err: err}
 	}
 	g.Deny = p.flag("Deny")
+	name := s.view().trusteeName(g)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	name := s.trusteeName(g)
 	for i, have := range s.state.Grants {
 		if have != g {
 			continue
@@ -260,10 +263,9 @@ func (s *Server) bindACE(p params, removing bool) (Recipient, Grant, *cmdletErro
 		return mbx, g, nil
 	}
 	if removing {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, have := range s.state.Grants {
-			if have.Mailbox == g.Mailbox && strings.EqualFold(s.trusteeName(have), trustee) {
+		v := s.view()
+		for _, have := range v.state.Grants {
+			if have.Mailbox == g.Mailbox && strings.EqualFold(v.trusteeName(have), trustee) {
 				g.Trustee, g.Principal = have.Trustee, have.Principal
 				return mbx, g, nil
 			}

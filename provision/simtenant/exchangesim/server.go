@@ -1,11 +1,15 @@
 // Package exchangesim is an in-process fake of the Exchange Online admin endpoint
-// POST /adminapi/beta/{tenantId}/InvokeCommand, limited to the cmdlets provision runs for
-// Send-As: Get-RecipientPermission, Add-RecipientPermission, Remove-RecipientPermission and
-// Get-Recipient. It reproduces the wire shapes described in shared/reference/exchange.md
-// (success envelope with @adminapi.warnings, the three error-detail shapes, NUL-byte 403s,
-// plain-text concurrency throttling, front-door redirects) so that the real client in
-// provision/exchange can be tested over HTTP. The simulated tenant mounts it and supplies
-// the directory and the authenticated caller; the fake keeps only the Send-As ACEs.
+// POST /adminapi/beta/{tenantId}/InvokeCommand, limited to the cmdlets provision runs: for
+// Send-As, Get-RecipientPermission, Add-RecipientPermission, Remove-RecipientPermission and
+// Get-Recipient; for app-only mail access, New-/Get-/Remove-ServicePrincipal,
+// Add-/Get-/Remove-MailboxPermission, Get-/Set-CASMailbox and Get-TransportConfig. It
+// reproduces the wire shapes described in shared/reference/exchange.md and mailbox.md (success
+// envelope with @adminapi.warnings, the three error-detail shapes, NUL-byte 403s, plain-text
+// concurrency throttling, front-door redirects) so that the real client in provision/exchange
+// can be tested over HTTP. The simulated tenant mounts it and supplies the directory and the
+// authenticated caller; the fake keeps the ACEs, the service principal pointers and the
+// client access settings, and tells the simulated mail listeners (package mailsim) what a
+// login depends on (MailboxAccess).
 package exchangesim
 
 import (
@@ -48,10 +52,14 @@ type Directory interface {
 
 // Caller is who sent a request, as the simulated tenant established from the bearer token.
 type Caller struct {
-	Authenticated  bool   // a valid token for the Exchange audience
-	ManageAsApp    bool   // the token carries Exchange.ManageAsApp (app-only) or Exchange.Manage (delegated)
-	RecipientAdmin bool   // Exchange Recipient Administrator, Exchange Administrator or Global Administrator
-	Name           string // for logs only
+	Authenticated  bool // a valid token for the Exchange audience
+	ManageAsApp    bool // the token carries Exchange.ManageAsApp (app-only) or Exchange.Manage (delegated)
+	RecipientAdmin bool // Exchange Recipient Administrator, Exchange Administrator or Global Administrator
+	// ExchangeAdmin is Exchange Administrator or Global Administrator: the Organization
+	// Management role group, whose Role Management and View-Only Configuration roles the
+	// service principal cmdlets and Get-TransportConfig need (mailbox.md §1.13).
+	ExchangeAdmin bool
+	Name          string // for logs only
 }
 
 // Options configures a Server.
@@ -116,10 +124,35 @@ type Faults struct {
 	// RedirectTo, a base URL such as https://127.0.0.1:4431, makes requests that arrive on
 	// any other host answer 302 to the same path and query there (a regional backend).
 	RedirectTo string
-	// UnknownIdentityListsAll makes Get-RecipientPermission with an unknown Identity return
-	// every row of the tenant, as the cmdlet documentation warns, instead of an error.
+	// UnknownIdentityListsAll makes Get-RecipientPermission, Get-MailboxPermission and
+	// Get-ServicePrincipal with an unknown Identity return every row of the tenant, as the
+	// cmdlet documentation warns, instead of an error.
 	UnknownIdentityListsAll bool
+	// ServicePrincipalLag is how long a pointer New-ServicePrincipal just created stays
+	// unknown to Add-MailboxPermission -User ("wasn't found"), as on a backend it has not
+	// reached yet (mailbox.md §1.4).
+	ServicePrincipalLag time.Duration
+	// PrincipalUser selects how Get-MailboxPermission prints a service principal in User;
+	// the real form was never captured (mailbox.md §2).
+	PrincipalUser PrincipalForm
+	// NoBatch makes the $batch route answer 404, as a front door without it would; clients
+	// must then fall back to one request a cmdlet.
+	NoBatch bool
+	// AccessRightsAsString prints Get-MailboxPermission's AccessRights as one
+	// comma-separated string ("FullAccess, ReadPermission") instead of an array, the other
+	// shape clients have met (mailbox.md §1.5).
+	AccessRightsAsString bool
 }
+
+// PrincipalForm is a way to print a service principal as the User of a mailbox ACE.
+type PrincipalForm int
+
+// The forms a client must recognise as its own service principal.
+const (
+	PrincipalByObjectID    PrincipalForm = iota // the Entra object id it was registered with
+	PrincipalByDisplayName                      // its DisplayName
+	PrincipalByAppID                            // its AppId
+)
 
 // Stats counts what the server received.
 type Stats struct {
@@ -127,6 +160,7 @@ type Stats struct {
 	ByCmdlet    map[string]int // requests that reached a cmdlet, by canonical name
 	MaxInFlight int            // the most requests served at the same time
 	Redirects   int
+	Batches     int // $batch requests answered; their cmdlets count in ByCmdlet
 	Throttled   int // 429s and plain-text throttles
 	Faulted     int // 5xx from ServerErrors
 }
@@ -261,14 +295,24 @@ func (s *Server) ServeInvokeCommand(w http.ResponseWriter, r *http.Request, call
 		s.forbidden(w)
 		return
 	}
+	if isBatchPath(r.URL.Path) {
+		s.serveBatch(w, r, caller)
+		return
+	}
 	in, problem := readInput(r)
 	if problem != "" {
 		writeODataError(w, http.StatusBadRequest, "BadRequest", problem, nil)
 		return
 	}
+	s.serveCmdlet(w, r, in, caller)
+}
+
+// serveCmdlet runs one decoded CmdletInput for an authenticated caller and records it.
+func (s *Server) serveCmdlet(w http.ResponseWriter, r *http.Request, in input, caller Caller) {
 	cmd, ok := lookupCmdlet(in.name)
-	if !ok {
-		// An unknown or unauthorised cmdlet is answered like a missing role.
+	if !ok || (cmd.orgAdmin && !caller.ExchangeAdmin) {
+		// An unknown or unauthorised cmdlet is answered like a missing role: Exchange RBAC
+		// leaves the cmdlets of roles the caller lacks out of its session altogether.
 		s.forbidden(w)
 		return
 	}
@@ -365,8 +409,8 @@ func (s *Server) forbidden(w http.ResponseWriter) {
 
 func (s *Server) tenantAccepted(path string) bool {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	// adminapi/{beta|v1.0}/{tenant}/InvokeCommand
-	if len(parts) < 4 || parts[0] != "adminapi" || !strings.EqualFold(parts[len(parts)-1], "InvokeCommand") {
+	// adminapi/{beta|v1.0}/{tenant}/InvokeCommand, or its sibling $batch
+	if len(parts) < 4 || parts[0] != "adminapi" || !(strings.EqualFold(parts[len(parts)-1], "InvokeCommand") || isBatchPath(path)) {
 		return false
 	}
 	if len(s.opts.TenantIDs) == 0 {

@@ -60,14 +60,17 @@ func testDirectory() *directory {
 }
 
 // harness serves s over TLS and builds the Caller from a bearer token: "admin" has every
-// right, "approle" only Exchange.ManageAsApp, anything else is unauthenticated.
+// right (Exchange Administrator), "recipient" those of an Exchange Recipient Administrator,
+// "approle" only Exchange.ManageAsApp, anything else is unauthenticated.
 func harness(t *testing.T, s *Server) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var c Caller
 		switch r.Header.Get("Authorization") {
 		case "Bearer admin":
-			c = Caller{Authenticated: true, ManageAsApp: true, RecipientAdmin: true, Name: "admin"}
+			c = Caller{Authenticated: true, ManageAsApp: true, RecipientAdmin: true, ExchangeAdmin: true, Name: "admin"}
+		case "Bearer recipient":
+			c = Caller{Authenticated: true, ManageAsApp: true, RecipientAdmin: true, Name: "recipient"}
 		case "Bearer approle":
 			c = Caller{Authenticated: true, ManageAsApp: true, Name: "approle"}
 		}

@@ -3,13 +3,26 @@ package exchangesim
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 )
 
-// State is the persistent part of the fake: the explicit Send-As ACEs. The NT AUTHORITY\SELF
-// ACE every mailbox carries is not stored; the server adds it to every read.
+// State is the persistent part of the fake: the explicit Send-As ACEs and the mailbox side of
+// OAuth mail access (service principal registrations, mailbox permissions, client access
+// settings, the organisation's transport settings). The ACEs every mailbox carries by default
+// (NT AUTHORITY\SELF, the inherited system entries) are not stored; the server adds them to
+// every read.
 type State struct {
 	Grants []Grant `json:"grants,omitempty"`
+	// ServicePrincipals are the pointers New-ServicePrincipal created.
+	ServicePrincipals []ServicePrincipal `json:"servicePrincipals,omitempty"`
+	// MailboxPermissions are the explicit mailbox ACEs (Add-MailboxPermission) and seeded ones.
+	MailboxPermissions []MailboxPermission `json:"mailboxPermissions,omitempty"`
+	// CASMailboxes are the client access settings of the mailboxes that differ from the defaults.
+	CASMailboxes []CASMailbox `json:"casMailboxes,omitempty"`
+	// Transport is the organisation's transport configuration; nil means the defaults of a
+	// tenant created since 2020 (SMTP AUTH disabled).
+	Transport *TransportConfig `json:"transport,omitempty"`
 }
 
 // Grant is one Send-As ACE on a recipient.
@@ -73,7 +86,31 @@ func (s *Server) Seed(mailbox string, seed Seed) error {
 func (s *Server) Snapshot() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return State{Grants: append([]Grant(nil), s.state.Grants...)}
+	return s.copyLocked()
+}
+
+// copyLocked deep-copies the state; s.mu must be held.
+func (s *Server) copyLocked() State {
+	st := State{
+		Grants:            slices.Clone(s.state.Grants),
+		ServicePrincipals: slices.Clone(s.state.ServicePrincipals),
+		CASMailboxes:      slices.Clone(s.state.CASMailboxes),
+	}
+	for _, p := range s.state.MailboxPermissions {
+		p.AccessRights = slices.Clone(p.AccessRights)
+		st.MailboxPermissions = append(st.MailboxPermissions, p)
+	}
+	for i, c := range st.CASMailboxes {
+		if c.SmtpClientAuthenticationDisabled != nil {
+			v := *c.SmtpClientAuthenticationDisabled
+			st.CASMailboxes[i].SmtpClientAuthenticationDisabled = &v
+		}
+	}
+	if s.state.Transport != nil {
+		t := *s.state.Transport
+		st.Transport = &t
+	}
+	return st
 }
 
 // Rows returns what Get-RecipientPermission -Identity mailbox would print, SELF included.
@@ -82,26 +119,24 @@ func (s *Server) Rows(mailbox string) ([]Row, error) {
 	if !ok {
 		return nil, fmt.Errorf("list send-as on %q: no such recipient", mailbox)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rowsLocked(mbx), nil
+	return s.view().rows(mbx), nil
 }
 
-// rowsLocked renders the ACEs of one recipient; s.mu must be held.
-func (s *Server) rowsLocked(mbx Recipient) []Row {
+// rows renders the Send-As ACEs of one recipient.
+func (v view) rows(mbx Recipient) []Row {
 	key := recipientKey(mbx)
 	rows := []Row{{Identity: identityOf(mbx), Trustee: SelfTrustee, AccessControlType: "Allow",
 		AccessRights: []string{"SendAs"}, InheritanceType: "None"}}
-	for _, g := range s.state.Grants {
+	for _, g := range v.state.Grants {
 		if g.Mailbox == key {
-			rows = append(rows, s.rowOf(mbx, g))
+			rows = append(rows, v.rowOf(mbx, g))
 		}
 	}
 	return rows
 }
 
-func (s *Server) rowOf(mbx Recipient, g Grant) Row {
-	row := Row{Identity: identityOf(mbx), Trustee: s.trusteeName(g), AccessControlType: "Allow",
+func (v view) rowOf(mbx Recipient, g Grant) Row {
+	row := Row{Identity: identityOf(mbx), Trustee: v.trusteeName(g), AccessControlType: "Allow",
 		AccessRights: []string{"SendAs"}, InheritanceType: "None"}
 	if g.Deny {
 		row.AccessControlType = "Deny"
@@ -115,11 +150,11 @@ func (s *Server) rowOf(mbx Recipient, g Grant) Row {
 
 // trusteeName prints a trustee as Exchange does: UPN for users, name for groups, and the bare
 // SID once the principal is gone from the directory.
-func (s *Server) trusteeName(g Grant) string {
+func (v view) trusteeName(g Grant) string {
 	if g.Principal {
 		return g.Trustee
 	}
-	tr, ok := s.dir.FindRecipient(g.Trustee)
+	tr, ok := v.dir.FindRecipient(g.Trustee)
 	if !ok {
 		return orphanSID(g.Trustee)
 	}

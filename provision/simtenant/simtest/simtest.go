@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/mailsim"
 )
 
 // signingKey is the token signing key every fixture of a test binary shares: generating an
@@ -70,6 +72,9 @@ type Fixture struct {
 	// Exchange is the Exchange admin client for the tenant's /exchange endpoint, signed in with
 	// Credential.
 	Exchange *exchange.Client
+	// Mail is the tenant's SMTP, IMAP and POP listeners, with the server's certificate, when
+	// the Mail option is given; Transport's TLS config trusts them.
+	Mail *mailsim.Server
 
 	cfg config
 }
@@ -86,6 +91,7 @@ type config struct {
 	exchange   func(*exchange.Options)
 	signIn     *policy.RetryOptions
 	freshToken bool
+	mail       bool
 }
 
 // Faults injects faults into the tenant from the start.
@@ -122,6 +128,9 @@ func SignInRetry(r policy.RetryOptions) Option { return func(c *config) { c.sign
 // wall clock, and a test that moves the fake clock months ahead outlives the simulated
 // tokens.
 func FreshSignIn() Option { return func(c *config) { c.freshToken = true } }
+
+// Mail also starts the tenant's mail listeners (Fixture.Mail), on the fixture's clock.
+func Mail() Option { return func(c *config) { c.mail = true } }
 
 // Start builds the tenant on a fake clock, serves it over TLS until the test ends, and signs
 // the Graph and Exchange clients in to it as the operator.
@@ -163,6 +172,16 @@ func Start(tb testing.TB, opts ...Option) *Fixture {
 		f.Credential = f.NewCredential(tb)
 	}
 	f.Graph, f.Exchange = f.Clients(tb, f.Credential)
+	if cfg.mail {
+		m, err := mailsim.Start(context.Background(), mailsim.Options{Tenant: tenant, AuthorityHost: f.Server.URL + "/",
+			HTTPClient: f.HTTPClient, TLS: &tls.Config{Certificates: f.Server.TLS.Certificates, MinVersion: tls.VersionTLS12},
+			Audiences: []string{f.Server.URL + "/exchange"}, Clock: f.Clock})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = m.Close() })
+		f.Mail = m
+	}
 	return f
 }
 
