@@ -14,6 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/provisionhq/provision/provision/sensitive"
 )
 
 // KeyVaultContentType is the contentType of a secret version provision writes: the value is
@@ -105,7 +107,7 @@ func (k *KeyVault) Write(ctx context.Context, c Credential) error {
 		Tags:             tags,
 	}, nil)
 	if err != nil {
-		return scrub(fmt.Errorf("set secret %s: %w", k.name, responseError(err)), value)
+		return sensitive.Scrub(fmt.Errorf("set secret %s: %w", k.name, responseError(err)), c.Secret)
 	}
 	return nil
 }
