@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/provisionhq/provision/provision/retry"
+
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -59,7 +61,7 @@ func TestMiddlewareIsTheSDKDefaultWithOurRetry(t *testing.T) {
 	}
 	want["*graph.retryHandler"] = true
 	got := map[string]bool{}
-	for _, m := range middleware(Options{}, RetryPolicy{}) {
+	for _, m := range middleware(Options{}, retry.Policy{}) {
 		got[reflect.TypeOf(m).String()] = true
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -114,18 +114,20 @@ func (l *Loop) Wait(server time.Duration, ok bool) time.Duration {
 	return l.policy.Backoff(l.attempt)
 }
 
-// Sleep waits wait before the next attempt and counts it. It returns false, without waiting,
-// when the policy does not allow that wait (attempts or budget spent), and ctx's error when
-// ctx ends during the wait.
-func (l *Loop) Sleep(ctx context.Context, wait time.Duration) (bool, error) {
-	if l.policy.exhausted(l.attempt, l.Elapsed(), wait) {
-		return false, nil
-	}
+// Spent reports whether the policy forbids waiting wait for another attempt: the attempts
+// are used up, or the wait would pass the total budget.
+func (l *Loop) Spent(wait time.Duration) bool {
+	return l.policy.exhausted(l.attempt, l.Elapsed(), wait)
+}
+
+// Sleep waits wait on the loop's clock and counts the next attempt; it returns ctx's error
+// when ctx ends first. Call Spent before.
+func (l *Loop) Sleep(ctx context.Context, wait time.Duration) error {
 	if err := l.clock.Sleep(ctx, wait); err != nil {
-		return false, err
+		return err
 	}
 	l.attempt++
-	return true, nil
+	return nil
 }
 
 // ServerWaiter is implemented by errors that carry the wait a server asked for (Retry-After),
@@ -150,12 +152,12 @@ func Do(ctx context.Context, clk clock.Clock, p Policy, op func(context.Context)
 		if errors.As(err, &sw) {
 			server, ok = sw.ServerWait(loop.clock.Now())
 		}
-		waited, serr := loop.Sleep(ctx, loop.Wait(server, ok))
-		if serr != nil {
-			return fmt.Errorf("wait to retry: %w (last error: %w)", serr, err)
-		}
-		if !waited {
+		wait := loop.Wait(server, ok)
+		if loop.Spent(wait) {
 			return fmt.Errorf("gave up after %d attempts in %s: %w", loop.Attempt(), loop.Elapsed().Round(time.Millisecond), err)
+		}
+		if serr := loop.Sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("wait to retry: %w (last error: %w)", serr, err)
 		}
 	}
 }

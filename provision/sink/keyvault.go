@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/provisionhq/provision/provision/deadline"
 	"github.com/provisionhq/provision/provision/sensitive"
 )
 
@@ -38,8 +40,12 @@ func keyVaultSuffixes() []string {
 
 // KeyVaultOptions tunes the Key Vault client; the zero value is right for production.
 type KeyVaultOptions struct {
-	// Transport sends the HTTP requests; nil means azcore's default. Tests point it at keyvaultsim.
+	// Transport sends the HTTP requests; nil means an http.Client over a clone of
+	// http.DefaultTransport. Tests point it at keyvaultsim. Either way it sends through Deadline.
 	Transport policy.Transporter
+	// Deadline bounds each request to the vault and tells its Waiting callback about answers
+	// slow to come.
+	Deadline deadline.Options
 	// Retry overrides azcore's retry policy (3 retries on 408, 429, 5xx, honouring Retry-After).
 	Retry policy.RetryOptions
 }
@@ -69,7 +75,12 @@ func NewKeyVault(vaultURL, name string, cred azcore.TokenCredential, opts KeyVau
 		return nil, errors.New("key vault sink needs a credential")
 	}
 	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
-		ClientOptions:                        azcore.ClientOptions{Transport: opts.Transport, Retry: opts.Retry},
+		ClientOptions: azcore.ClientOptions{
+			Transport: opts.Deadline.WrapDoer(opts.Transport, func(r *http.Request) string {
+				return "Key Vault " + r.Method + " " + r.URL.Path
+			}),
+			Retry: opts.Retry,
+		},
 		DisableChallengeResourceVerification: !isKeyVaultHost(u.Host),
 	})
 	if err != nil {
