@@ -35,9 +35,10 @@ func TransportPolicy() retry.Policy {
 // ReplicationPolicy is the default of Options.Replication, the wait for an object just created
 // to become visible (Client.Retry). Entra's replication usually takes a few seconds: the first
 // retry comes after a fifth of a second and each wait grows by half, so the retry that
-// succeeds comes soon after the object appears (BenchmarkReplicationOvershoot measures how
-// soon); waits are capped at four seconds, and three minutes per object bound the whole, as
-// the reference tools budget (graph.md §2.4).
+// succeeds comes soon after the object appears: BenchmarkReplicationOvershoot measures a mean
+// overshoot of 0.2 s, 0.6 s and 1.4 s for lags of 0.5 s, 2 s and 10 s (4, 6.5 and 10 attempts),
+// against 0.26 s, 1.0 s and 3.8 s for one second doubling. Waits are capped at four seconds,
+// and three minutes per object bound the whole, as the reference tools budget (graph.md §2.4).
 func ReplicationPolicy() retry.Policy {
 	return retry.Policy{BaseDelay: 200 * time.Millisecond, MaxDelay: 4 * time.Second, MaxElapsed: 3 * time.Minute, Multiplier: 1.5}
 }
