@@ -52,6 +52,8 @@ type Deps struct {
 	Environ func() []string
 	// Stdout receives GitHub's ::add-mask:: command; nil means os.Stdout.
 	Stdout io.Writer
+	// File tunes the file sink (whether its path may be a symbolic link).
+	File FileOptions
 }
 
 func (d Deps) withDefaults() Deps {
@@ -87,7 +89,7 @@ func FromStore(store manifests.SecretStore, deps Deps) ([]Sink, error) {
 		sinks = append(sinks, s)
 	}
 	if store.File != "" {
-		sinks = append(sinks, NewFile(store.File, deps.BaseDir))
+		sinks = append(sinks, NewFile(store.File, deps.BaseDir, deps.File))
 	}
 	if len(store.Exec) > 0 {
 		s, err := NewExec(store.Exec, deps.BaseDir, deps.Environ)

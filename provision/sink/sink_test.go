@@ -369,7 +369,7 @@ func TestNoErrorLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []Sink{kv, echo, gh, NewFile(filepath.Join(t.TempDir(), "missing", "c.json"), "")} {
+	for _, s := range []Sink{kv, echo, gh, NewFile(filepath.Join(t.TempDir(), "missing", "c.json"), "", FileOptions{})} {
 		t.Run(s.Describe(), func(t *testing.T) {
 			direct := s.Write(context.Background(), testCredential())
 			all := WriteAll(context.Background(), []Sink{s}, testCredential())
