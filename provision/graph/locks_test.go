@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"github.com/provisionhq/provision/provision/retry"
-
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -61,7 +59,7 @@ func TestMiddlewareIsTheSDKDefaultWithOurRetry(t *testing.T) {
 	}
 	want["*graph.retryHandler"] = true
 	got := map[string]bool{}
-	for _, m := range middleware(Options{}, retry.Policy{}) {
+	for _, m := range middleware(Options{}, RetryPolicy{}) {
 		got[reflect.TypeOf(m).String()] = true
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
