@@ -67,8 +67,8 @@ var ErrForeignRows = errors.New("exchange returned permissions of another recipi
 // Options configures a Client.
 type Options struct {
 	// Endpoint is the Exchange Online base URL (PROVISION_EXCHANGE_ENDPOINT); "" means
-	// credential.DefaultExchange. It may carry a path prefix (the simulated tenant serves Exchange under
-	// /exchange). Tokens are requested for "<Endpoint>/.default".
+	// credential.DefaultExchange. It may carry a path prefix (the simulated tenant serves
+	// Exchange under /exchange). Tokens are requested for "<Endpoint>/.default".
 	Endpoint string
 	// TenantID is the tenant GUID or its initial domain, placed in the URL path. Required.
 	TenantID string
@@ -252,16 +252,15 @@ func (c *Client) invoke(ctx context.Context, cl call) (Result, error) {
 		var xerr *Error
 		return errors.As(err, &xerr) && xerr.retryable(cl.idempotent)
 	})
-	if err == nil {
-		return res, nil
-	}
-	// The last *Error says it all (its attempts included); retry.Do's wrapping adds nothing.
 	var xerr *Error
-	if errors.As(err, &xerr) && ctx.Err() == nil {
-		return Result{}, xerr
-	}
-	if ctx.Err() != nil {
+	switch {
+	case err == nil:
+		return res, nil
+	case ctx.Err() != nil:
 		return Result{}, fmt.Errorf("run %s: %w", cl.cmdlet, err)
+	case errors.As(err, &xerr):
+		// The last *Error says it all, its attempts included; retry.Do's wrapping adds nothing.
+		return Result{}, xerr
 	}
 	return Result{}, err
 }

@@ -143,7 +143,7 @@ func (s *faultState) set(f Faults) {
 		seed = 1
 	}
 	s.f, s.rng, s.count = f, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), 0
-	s.lagging = true
+	s.lagging, s.counts = true, FaultCounts{}
 	if s.release == nil {
 		s.release = make(chan struct{})
 	}
@@ -192,12 +192,7 @@ func (s *faultState) get() Faults {
 }
 
 // SetFaults switches the injected faults (and reseeds their randomness and zeroes FaultCounts).
-func (t *Tenant) SetFaults(f Faults) {
-	t.faults.set(f)
-	t.faults.mu.Lock()
-	t.faults.counts = FaultCounts{}
-	t.faults.mu.Unlock()
-}
+func (t *Tenant) SetFaults(f Faults) { t.faults.set(f) }
 
 // FailNext makes the next n requests whose method matches (empty matches any) and whose path
 // (as sent, e.g. "/v1.0/servicePrincipals") starts with pathPrefix fail with status. Status 0
