@@ -16,6 +16,7 @@ import (
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/internal/sets"
+	"github.com/provisionhq/provision/provision/retry"
 	"github.com/provisionhq/provision/provision/rights"
 )
 
@@ -705,8 +706,8 @@ func createApplicationOnce(ctx context.Context, e *Engine, name string, body mod
 // shows, or visibleWithin has passed (nil then: the create did not happen).
 func awaitOwnApplication(ctx context.Context, e *Engine, name string) (models.Applicationable, error) {
 	var app models.Applicationable
-	policy := graph.RetryPolicy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}
-	err := graph.Retry(ctx, e.clock(), policy, func(ctx context.Context) error {
+	policy := retry.Policy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}
+	err := retry.Do(ctx, e.clock(), policy, func(ctx context.Context) error {
 		var err error
 		if app, err = findOwnApplication(ctx, e, name); err == nil && app == nil {
 			return errNotVisible

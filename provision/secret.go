@@ -17,6 +17,7 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
 	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/sensitive"
 	"github.com/provisionhq/provision/provision/sink"
@@ -666,8 +667,8 @@ func isLifetimePolicy(e *graph.Error) bool {
 // application is read again until one shows or visibleWithin has passed.
 func (e *Engine) orphans(ctx context.Context, objectID string, spec *SecretSpec, started time.Time) ([]string, error) {
 	var out []string
-	policy := graph.RetryPolicy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}
-	err := graph.Retry(ctx, e.clock(), policy, func(ctx context.Context) error {
+	policy := retry.Policy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}
+	err := retry.Do(ctx, e.clock(), policy, func(ctx context.Context) error {
 		app, err := e.Graph.Graph.Applications().ByApplicationId(objectID).Get(ctx, &applications.ApplicationItemRequestBuilderGetRequestConfiguration{
 			QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id", "passwordCredentials"}}})
 		if err != nil {

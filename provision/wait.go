@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision/manifests"
-	"github.com/provisionhq/provision/provision/backoff"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // The directory replicates writes asynchronously: for a while after a write, a read that
@@ -117,7 +117,7 @@ func (e *Engine) AwaitVisible(ctx context.Context, docs []*manifests.Document, o
 			wait = w.ConfirmSpan / time.Duration(max(w.ConfirmReads-1, 1))
 		} else {
 			unclean++
-			wait = backoff.Jittered(unclean, firstPoll, maxPoll)
+			wait = retry.Policy{BaseDelay: firstPoll, MaxDelay: maxPoll}.Backoff(unclean)
 		}
 		waited := clk.Now().Sub(start)
 		if waited+wait > w.Timeout {

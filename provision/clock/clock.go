@@ -21,6 +21,15 @@ type Clock interface {
 // Real is the wall clock.
 type Real struct{}
 
+// Or returns c, or the wall clock when c is nil: what every component given an optional
+// clock falls back to.
+func Or(c Clock) Clock {
+	if c == nil {
+		return Real{}
+	}
+	return c
+}
+
 // Now returns time.Now().
 func (Real) Now() time.Time { return time.Now() }
 

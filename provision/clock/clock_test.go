@@ -32,3 +32,13 @@ func TestRealSleepHonoursContext(t *testing.T) {
 		t.Error("Real.Sleep on a cancelled context returned nil")
 	}
 }
+
+func TestOrFallsBackToTheWallClock(t *testing.T) {
+	if _, ok := Or(nil).(Real); !ok {
+		t.Errorf("Or(nil) = %T, want clock.Real", Or(nil))
+	}
+	f := NewFake(time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
+	if got := Or(f); got != Clock(f) {
+		t.Errorf("Or(fake) = %v, want the fake itself", got)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/provisionhq/provision/provision/deadline"
 )
 
 // Environment variables the credentials read (the azidentity names).
@@ -44,9 +46,13 @@ type Options struct {
 	Getenv func(string) string
 	// TenantID overrides AZURE_TENANT_ID (for example from the manifest's tenant).
 	TenantID string
-	// Transport replaces the HTTP transport of the credentials; nil keeps azcore's default,
-	// which trusts the system roots and so honours SSL_CERT_FILE and SSL_CERT_DIR.
+	// Transport replaces the HTTP transport of the credentials; nil means an http.Client over
+	// a clone of http.DefaultTransport, which trusts the system roots and so honours
+	// SSL_CERT_FILE and SSL_CERT_DIR. Either way it sends through Deadline.
 	Transport policy.Transporter
+	// Deadline bounds each request to the authority (and to a managed identity endpoint) and
+	// tells its Waiting callback about answers slow to come.
+	Deadline deadline.Options
 	// Prompt receives the device code instructions; nil means standard error, so that stdout
 	// stays clean for results.
 	Prompt io.Writer
@@ -149,9 +155,11 @@ func newBuilder(opts Options) builder {
 		// Cloud is always set, so azidentity never reads AZURE_AUTHORITY_HOST behind the
 		// injected getenv's back.
 		client: azcore.ClientOptions{
-			Cloud:     opts.Endpoints.Cloud(),
-			Transport: opts.Transport,
-			Retry:     policy.RetryOptions{ShouldRetry: shouldRetry},
+			Cloud: opts.Endpoints.Cloud(),
+			Transport: opts.Deadline.WrapDoer(opts.Transport, func(r *http.Request) string {
+				return "sign-in " + r.Method + " " + r.URL.Path
+			}),
+			Retry: policy.RetryOptions{ShouldRetry: shouldRetry},
 		},
 		noDisc: opts.Endpoints.DisableInstanceDiscovery(),
 	}

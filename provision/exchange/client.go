@@ -6,8 +6,10 @@
 // The endpoint is undocumented (see shared/reference/exchange.md), so the client is
 // defensive: it parses the three error encodings seen in the wild into one *Error, explains
 // the NUL-byte 403 of a caller without rights, follows the front door's redirects by hand so
-// the bearer token survives a change of host, retries throttling and transient failures with
-// a bounded backoff on an injected clock, and keeps few requests in flight per tenant.
+// the bearer token survives a change of host, retries throttling and, for the cmdlets that may
+// run twice, server errors and dropped or stalled connections, with a bounded backoff on an
+// injected clock (package retry), bounds every request with deadlines (package deadline), and
+// keeps few requests in flight per tenant.
 package exchange
 
 import (
@@ -29,26 +31,25 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/uuid"
 
-	"github.com/provisionhq/provision/provision/backoff"
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/credential"
+	"github.com/provisionhq/provision/provision/deadline"
+	"github.com/provisionhq/provision/provision/httpbody"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
-// DefaultEndpoint is the Exchange Online endpoint of the global cloud.
-const DefaultEndpoint = "https://outlook.office365.com"
+// DefaultMaxConcurrency is the bound on requests in flight when Options.MaxConcurrency is 0.
+const DefaultMaxConcurrency = 2
 
-// Defaults for Options fields left at zero.
-const (
-	DefaultMaxConcurrency = 2
-	DefaultMaxAttempts    = 5
-	DefaultBaseDelay      = time.Second
-	DefaultMaxDelay       = 30 * time.Second
-)
+// RetryPolicy is the default of Options.Retry: at most five attempts per call, backoff from
+// one second doubling to thirty when the server gives no Retry-After, three minutes in all (a
+// longer Retry-After is not waited for).
+func RetryPolicy() retry.Policy {
+	return retry.Policy{MaxAttempts: 5, BaseDelay: time.Second, MaxDelay: 30 * time.Second, MaxElapsed: 3 * time.Minute, Multiplier: 2}
+}
 
 // maxRedirects bounds the hops followed by hand for one request.
 const maxRedirects = 5
-
-// maxRetryAfter caps a server-sent Retry-After, so a bogus value cannot park a run for hours.
-const maxRetryAfter = 5 * time.Minute
 
 // clientApplication names provision in X-ClientApplication; the module sends
 // "ExoManagementModule", and nobody reports that the value is enforced.
@@ -66,26 +67,31 @@ var ErrForeignRows = errors.New("exchange returned permissions of another recipi
 // Options configures a Client.
 type Options struct {
 	// Endpoint is the Exchange Online base URL (PROVISION_EXCHANGE_ENDPOINT); "" means
-	// DefaultEndpoint. It may carry a path prefix (the simulated tenant serves Exchange under
-	// /exchange). Tokens are requested for "<Endpoint>/.default".
+	// credential.DefaultExchange. It may carry a path prefix (the simulated tenant serves
+	// Exchange under /exchange). Tokens are requested for "<Endpoint>/.default".
 	Endpoint string
 	// TenantID is the tenant GUID or its initial domain, placed in the URL path. Required.
 	TenantID string
 	// Credential provides bearer tokens. Required.
 	Credential azcore.TokenCredential
 	// HTTPClient is copied, never modified; nil means a fresh http.Client. The copy gets a
-	// cookie jar (backend affinity) and stops Go from following redirects itself.
+	// cookie jar (backend affinity), stops Go from following redirects itself, and sends
+	// through Deadline.
 	HTTPClient *http.Client
 	// Clock paces retries; nil means the wall clock.
 	Clock clock.Clock
 	// MaxConcurrency bounds requests in flight, 1 to 3; 0 means DefaultMaxConcurrency. The
 	// service's own per-tenant budget is unpublished and small.
 	MaxConcurrency int
-	// MaxAttempts bounds tries per call, the first included; 0 means DefaultMaxAttempts.
+	// Retry bounds the retries of one call; zero fields take RetryPolicy's.
+	Retry retry.Policy
+	// MaxAttempts, when set, replaces Retry.MaxAttempts.
+	//
+	// Deprecated: set Retry.MaxAttempts.
 	MaxAttempts int
-	// BaseDelay and MaxDelay shape the exponential backoff when the server gives no
-	// Retry-After; zero means DefaultBaseDelay and DefaultMaxDelay.
-	BaseDelay, MaxDelay time.Duration
+	// Deadline bounds each request (time to the response headers, idle time while reading the
+	// body) and tells its Waiting callback about answers slow to come.
+	Deadline deadline.Options
 	// RequestLog, when set, receives one line per HTTP exchange (never a token).
 	RequestLog io.Writer
 	// OnWarning, when set, receives warnings the client does not consume itself.
@@ -102,9 +108,7 @@ type Client struct {
 	http         *http.Client
 	clock        clock.Clock
 	slots        chan struct{}
-	maxAttempts  int
-	baseDelay    time.Duration
-	maxDelay     time.Duration
+	retry        retry.Policy
 	log          io.Writer
 	onWarning    func(cmdlet, warning string)
 	connectionID string
@@ -125,7 +129,7 @@ func New(opts Options) (*Client, error) {
 	}
 	raw := opts.Endpoint
 	if raw == "" {
-		raw = DefaultEndpoint
+		raw = credential.DefaultExchange
 	}
 	ep, err := url.Parse(strings.TrimSuffix(raw, "/"))
 	if err != nil || ep.Host == "" || (ep.Scheme != "https" && ep.Scheme != "http") {
@@ -138,39 +142,32 @@ func New(opts Options) (*Client, error) {
 	if conc < 1 || conc > 3 {
 		return nil, fmt.Errorf("create exchange client: max concurrency %d is outside 1–3", conc)
 	}
+	policy := opts.Retry
+	if opts.MaxAttempts > 0 {
+		policy.MaxAttempts = opts.MaxAttempts
+	}
 	c := &Client{
 		endpoint:     ep,
 		scope:        ep.String() + "/.default",
 		tenant:       opts.TenantID,
 		cred:         opts.Credential,
-		clock:        opts.Clock,
+		clock:        clock.Or(opts.Clock),
 		slots:        make(chan struct{}, conc),
-		maxAttempts:  opts.MaxAttempts,
-		baseDelay:    opts.BaseDelay,
-		maxDelay:     opts.MaxDelay,
+		retry:        policy.Or(RetryPolicy()),
 		log:          opts.RequestLog,
 		onWarning:    opts.OnWarning,
 		connectionID: uuid.NewString(),
 		recipients:   map[string]Recipient{},
 	}
-	if c.clock == nil {
-		c.clock = clock.Real{}
-	}
-	if c.maxAttempts <= 0 {
-		c.maxAttempts = DefaultMaxAttempts
-	}
-	if c.baseDelay <= 0 {
-		c.baseDelay = DefaultBaseDelay
-	}
-	if c.maxDelay <= 0 {
-		c.maxDelay = DefaultMaxDelay
-	}
-	// Without a caller's client, bound each exchange: a cmdlet that hangs must not hang a run.
-	hc := &http.Client{Timeout: 2 * time.Minute}
+	hc := &http.Client{}
 	if opts.HTTPClient != nil {
 		copied := *opts.HTTPClient
 		hc = &copied
 	}
+	// A cmdlet that hangs must not hang a run: every request gets deadlines.
+	hc.Transport = opts.Deadline.Wrap(hc.Transport, func(r *http.Request) string {
+		return "Exchange " + firstNonEmpty(r.Header.Get("X-CmdletName"), r.Method+" "+r.URL.Path)
+	})
 	if hc.Jar == nil {
 		jar, err := cookiejar.New(nil)
 		if err != nil {
@@ -195,19 +192,38 @@ type Result struct {
 }
 
 // Invoke runs one cmdlet with params (never nil on the wire) and routes it with anchor, the
-// X-AnchorMailbox value ("UPN:<mailbox>" for mailbox-bound calls). Reads (Get-*) are retried
-// on any transient failure; other cmdlets only when the server clearly did not run them
-// (429, 503, the concurrency throttle).
+// X-AnchorMailbox value ("UPN:<mailbox>" for mailbox-bound calls). Throttled calls are always
+// retried; server errors and dropped or stalled connections, after which the cmdlet may have
+// run, only for the cmdlets IdempotentCmdlet lists.
 func (c *Client) Invoke(ctx context.Context, cmdlet string, params map[string]any, anchor string) (Result, error) {
-	return c.invoke(ctx, call{cmdlet: cmdlet, params: params, anchor: anchor,
-		idempotent: strings.HasPrefix(strings.ToLower(cmdlet), "get-")})
+	return c.invoke(ctx, call{cmdlet: cmdlet, params: params, anchor: anchor, idempotent: IdempotentCmdlet(cmdlet)})
 }
 
+// IdempotentCmdlet reports whether running cmdlet twice has the effect of running it once, so
+// that it may be sent again after an answer that came too late or not at all: the reads
+// (Get-*), the permission changes (Add-/Remove-RecipientPermission and
+// Add-/Remove-MailboxPermission answer "already there" or "not there" the second time) and
+// Set-CASMailbox, which sets properties. New-ServicePrincipal and other creates are not: the
+// caller looks the object up instead.
+func IdempotentCmdlet(cmdlet string) bool {
+	name := strings.ToLower(cmdlet)
+	if strings.HasPrefix(name, "get-") {
+		return true
+	}
+	switch name {
+	case "add-recipientpermission", "remove-recipientpermission",
+		"add-mailboxpermission", "remove-mailboxpermission", "set-casmailbox":
+		return true
+	}
+	return false
+}
+
+// call is one cmdlet invocation; each call in this package says whether it is idempotent.
 type call struct {
 	cmdlet     string
 	params     map[string]any
 	anchor     string
-	idempotent bool // safe to repeat after an ambiguous failure (5xx other than 503)
+	idempotent bool // safe to repeat after an ambiguous failure (a server error, a lost answer)
 }
 
 func (c *Client) invoke(ctx context.Context, cl call) (Result, error) {
@@ -221,32 +237,32 @@ func (c *Client) invoke(ctx context.Context, cl call) (Result, error) {
 	if cl.anchor == "" {
 		cl.anchor = c.systemAnchor()
 	}
-	for attempt := 1; ; attempt++ {
-		res, err := c.attempt(ctx, cl, body)
-		if err == nil {
-			return res, nil
-		}
+	var res Result
+	attempts := 0
+	err = retry.Do(ctx, c.clock, c.retry, func(ctx context.Context) error {
+		attempts++
+		var err error
+		res, err = c.attempt(ctx, cl, body)
 		var xerr *Error
-		if !errors.As(err, &xerr) {
-			return Result{}, err
+		if errors.As(err, &xerr) {
+			xerr.Attempts = attempts
 		}
-		xerr.Attempts = attempt
-		if attempt >= c.maxAttempts || !xerr.retryable(cl.idempotent) {
-			return Result{}, xerr
-		}
-		if err := c.clock.Sleep(ctx, c.delay(attempt, xerr.retryAfter)); err != nil {
-			return Result{}, fmt.Errorf("wait to retry %s: %w", cl.cmdlet, err)
-		}
+		return err
+	}, func(err error) bool {
+		var xerr *Error
+		return errors.As(err, &xerr) && xerr.retryable(cl.idempotent)
+	})
+	var xerr *Error
+	switch {
+	case err == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return Result{}, fmt.Errorf("run %s: %w", cl.cmdlet, err)
+	case errors.As(err, &xerr):
+		// The last *Error says it all, its attempts included; retry.Do's wrapping adds nothing.
+		return Result{}, xerr
 	}
-}
-
-// delay is Retry-After when the server sent one, else full-jitter exponential backoff
-// within [base·2^(n-1)/2, base·2^(n-1)], capped at maxDelay.
-func (c *Client) delay(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, maxRetryAfter)
-	}
-	return backoff.Jittered(attempt, c.baseDelay, c.maxDelay)
+	return Result{}, err
 }
 
 // attempt sends the request once, following redirects by hand.
@@ -311,8 +327,18 @@ func (c *Client) send(ctx context.Context, cl call, target *url.URL, body []byte
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("send %s: %w", cl.cmdlet, ctx.Err())
 		}
-		// A dropped connection is as ambiguous as a 5xx: the cmdlet may have run.
-		return nil, &Error{Status: 0, Cmdlet: cl.cmdlet, Code: "Transport", Message: err.Error(), RequestID: requestID, transient: true}
+		// A dropped or stalled connection is as ambiguous as a 5xx: the cmdlet may have run.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its text repeats the whole URL
+		}
+		msg := "POST " + target.Path + ": " + err.Error()
+		var stalled *deadline.Error
+		if errors.As(err, &stalled) {
+			msg = err.Error() // it names the request already
+		}
+		return nil, &Error{Status: 0, Cmdlet: cl.cmdlet, Code: "Transport", Message: msg,
+			RequestID: requestID, transient: true, cause: err}
 	}
 	c.logf("POST %s %s anchor=%s -> %d (%s) request-id=%s", redactURL(target), cl.cmdlet, cl.anchor,
 		resp.StatusCode, time.Since(start).Round(time.Millisecond), firstNonEmpty(resp.Header.Get("request-id"), requestID))
@@ -324,7 +350,8 @@ func (c *Client) decode(cmdlet string, resp *http.Response) (Result, error) {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return Result{}, &Error{Status: resp.StatusCode, Cmdlet: cmdlet, Code: "Transport",
-			Message: "read response: " + err.Error(), RequestID: responseRequestID(resp), transient: true}
+			Message: "POST " + resp.Request.URL.Path + ": read the answer: " + err.Error(), RequestID: responseRequestID(resp),
+			transient: true, cause: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Result{}, parseError(cmdlet, resp, raw, c.clock.Now())
@@ -340,7 +367,8 @@ func (c *Client) decode(cmdlet string, resp *http.Response) (Result, error) {
 			return Result{}, parseError(cmdlet, resp, raw, c.clock.Now())
 		}
 		return Result{}, &Error{Status: resp.StatusCode, Cmdlet: cmdlet, Code: "UndecodableResponse",
-			Message: "the success response is not JSON: " + snippet(raw), RequestID: responseRequestID(resp)}
+			Message:   "POST " + resp.Request.URL.Path + " answered with " + httpbody.Describe(resp.Header.Get("Content-Type"), raw),
+			RequestID: responseRequestID(resp), transient: true}
 	}
 	if env.NextLink != "" {
 		return Result{}, fmt.Errorf("run %s: %w", cmdlet, ErrTruncated)

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/provisionhq/provision/provision/backoff"
+	"github.com/provisionhq/provision/provision/httpbody"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // Error is a failed InvokeCommand call, whatever encoding the service used for it.
@@ -38,9 +38,21 @@ type Error struct {
 	// Attempts is how many times the call was sent.
 	Attempts int
 
-	retryAfter time.Duration
-	throttled  bool
-	transient  bool
+	retryAfter    time.Duration
+	hasRetryAfter bool
+	throttled     bool
+	transient     bool  // no usable answer: the connection failed, or the body did not read
+	cause         error // the transport failure, when there was one
+}
+
+// Unwrap returns the transport failure behind the error, if any (a *deadline.Error for a
+// stalled request, a context error).
+func (e *Error) Unwrap() error { return e.cause }
+
+// ServerWait is the Retry-After of a throttled answer, so retry.Do waits that long; a zero
+// (or past) Retry-After leaves the wait to the backoff, as an absent one does.
+func (e *Error) ServerWait(time.Time) (time.Duration, bool) {
+	return e.retryAfter, e.retryAfter > 0
 }
 
 // Error renders the cmdlet, the message and what identifies the failure.
@@ -66,17 +78,19 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// retryable reports whether sending the call again is right: throttling and 503 mean the
-// cmdlet did not run; other 5xx and dropped connections are ambiguous, so only idempotent
-// calls repeat them.
+// retryable reports whether sending the call again is right: throttling means the cmdlet did
+// not run; other failures follow retry.OnStatus and retry.OnTransportError (server errors and
+// lost answers only for idempotent calls, since the cmdlet may have run).
 func (e *Error) retryable(idempotent bool) bool {
 	switch {
-	case e.throttled, e.Status == http.StatusServiceUnavailable:
+	case e.throttled:
 		return true
-	case e.transient, e.Status == http.StatusRequestTimeout, e.Status >= 500:
+	case e.transient && e.cause != nil && e.Status == 0:
+		return retry.OnTransportError(idempotent, e.cause)
+	case e.transient:
 		return idempotent
 	}
-	return false
+	return retry.OnStatus(idempotent, e.Status, e.hasRetryAfter)
 }
 
 // IsNotFound reports whether err says an object (mailbox, trustee) does not exist.
@@ -120,23 +134,24 @@ const (
 // parseError reads every error encoding the service is known to use (exchange.md §1.6).
 func parseError(cmdlet string, resp *http.Response, raw []byte, now time.Time) *Error {
 	e := &Error{Status: resp.StatusCode, Cmdlet: cmdlet, RequestID: responseRequestID(resp),
-		Diagnostics: resp.Header.Get("x-ms-diagnostics")}
+		Diagnostics: resp.Header.Get("x-ms-diagnostics"), hasRetryAfter: resp.Header.Get("Retry-After") != ""}
+	what := "POST " + resp.Request.URL.Path
 	body := bytes.TrimSpace(bytes.Trim(raw, "\x00"))
 	switch {
 	case looksThrottled(body):
 		e.Code, e.throttled = "Throttled", true
 		e.Message = strings.TrimSpace(string(body))
 	case len(body) == 0 || !json.Valid(body):
-		e.fromStatus(body)
+		e.fromStatus(what, resp.Header.Get("Content-Type"), body)
 	default:
-		e.fromEnvelope(body)
+		e.fromEnvelope(what, resp.Header.Get("Content-Type"), body)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		e.throttled = true
 	}
 	if e.throttled || resp.StatusCode == http.StatusServiceUnavailable {
 		// A Retry-After of zero (or a past date) leaves the wait to the backoff, as an absent one does.
-		e.retryAfter, _ = backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+		e.retryAfter, _ = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	}
 	if e.Diagnostics != "" && (e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized) {
 		e.Message += " (x-ms-diagnostics: " + e.Diagnostics + ")"
@@ -144,8 +159,9 @@ func parseError(cmdlet string, resp *http.Response, raw []byte, now time.Time) *
 	return e
 }
 
-// fromStatus explains a response whose body is empty, NUL bytes or not JSON.
-func (e *Error) fromStatus(body []byte) {
+// fromStatus explains a response whose body is empty, NUL bytes or not JSON; what names the
+// request ("POST /adminapi/beta/<tenant>/InvokeCommand").
+func (e *Error) fromStatus(what, contentType string, body []byte) {
 	switch e.Status {
 	case http.StatusForbidden:
 		e.Code, e.Message = "Forbidden", forbiddenMessage
@@ -155,15 +171,15 @@ func (e *Error) fromStatus(body []byte) {
 		e.Code, e.Message = "Throttled", "throttled by Exchange Online"
 	default:
 		e.Code = http.StatusText(e.Status)
-		e.Message = "HTTP " + fmt.Sprint(e.Status) + " with no error details"
+		e.Message = what + " answered " + fmt.Sprint(e.Status) + " with " + httpbody.Describe(contentType, body)
 		if len(body) > 0 {
-			e.Code, e.Message = "UndecodableResponse", snippet(body)
+			e.Code = "UndecodableResponse"
 		}
 	}
 }
 
 // fromEnvelope resolves innererror.internalexception → details[0].message → error.message.
-func (e *Error) fromEnvelope(body []byte) {
+func (e *Error) fromEnvelope(what, contentType string, body []byte) {
 	var env struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -182,7 +198,7 @@ func (e *Error) fromEnvelope(body []byte) {
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil || (env.Error.Code == "" && env.Error.Message == "") {
-		e.fromStatus(body)
+		e.fromStatus(what, contentType, body)
 		return
 	}
 	e.Code = env.Error.Code
@@ -203,7 +219,7 @@ func (e *Error) fromEnvelope(body []byte) {
 		e.Type = detailType
 	}
 	if e.Message == "" {
-		e.fromStatus(nil)
+		e.fromStatus(what, contentType, nil)
 		e.Code = env.Error.Code
 	}
 	if e.Status == http.StatusForbidden && e.Code == "" {
@@ -233,20 +249,4 @@ func parseDetail(s string) (id, typ, text string) {
 
 func looksThrottled(body []byte) bool {
 	return bytes.Contains(bytes.ToLower(body), []byte(concurrencyPhrase))
-}
-
-// snippet is a short, printable excerpt of a body for a message.
-func snippet(b []byte) string {
-	const max = 300
-	s := strings.ToValidUTF8(string(b), "?")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\n' && r != '\t' {
-			return -1
-		}
-		return r
-	}, s)
-	if utf8.RuneCountInString(s) > max {
-		s = string([]rune(s)[:max]) + "…"
-	}
-	return strings.TrimSpace(s)
 }

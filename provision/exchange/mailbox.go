@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/provisionhq/provision/provision/backoff"
 )
 
 // SMTPAuth is a mailbox's own SMTP AUTH switch, Set-CASMailbox -SmtpClientAuthenticationDisabled.
@@ -330,7 +329,7 @@ func (c *Client) AddFullAccess(ctx context.Context, mailbox, user string) error 
 		case errors.As(err, &xerr) && containsAny(xerr.Message, done):
 			return nil
 		case userNotResolved(err, user):
-			wait := backoff.Jittered(attempt, c.baseDelay, c.maxDelay)
+			wait := c.retry.Backoff(attempt)
 			if c.clock.Now().Sub(start)+wait > principalWait {
 				return fmt.Errorf("grant full access on %s to %s: %w", mailbox, user, err)
 			}

@@ -270,15 +270,27 @@ func TestRetries(t *testing.T) {
 		{"500 on an idempotent Send-As change is retried", exchangesim.Faults{ServerErrors: 1, ServerErrorStatus: 500},
 			func(c *Client) error { return c.AddSendAs(context.Background(), "shared@contoso.com", "bob") },
 			nil, 2, 500 * time.Millisecond, time.Second},
-		{"500 on a generic write is not repeated: the cmdlet may have run", exchangesim.Faults{ServerErrors: 1, ServerErrorStatus: 500},
+		{"500 on a create is not repeated: the cmdlet may have run", exchangesim.Faults{ServerErrors: 1, ServerErrorStatus: 500},
+			func(c *Client) error {
+				_, err := c.Invoke(context.Background(), "New-ServicePrincipal", map[string]any{"AppId": "a", "ObjectId": "b", "DisplayName": "x"}, "")
+				return err
+			},
+			func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 500 }, 1, 0, 0},
+		{"Invoke knows Add-RecipientPermission is idempotent: a 500 is repeated", exchangesim.Faults{ServerErrors: 1, ServerErrorStatus: 500},
 			func(c *Client) error {
 				_, err := c.Invoke(context.Background(), "Add-RecipientPermission", map[string]any{"Identity": "shared@contoso.com", "Trustee": "bob", "AccessRights": "SendAs"}, "")
 				return err
 			},
-			func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 500 }, 1, 0, 0},
+			nil, 2, 500 * time.Millisecond, time.Second},
+		{"a bare 503 on a create is not repeated either", exchangesim.Faults{ServerErrors: 1},
+			func(c *Client) error {
+				_, err := c.Invoke(context.Background(), "New-ServicePrincipal", map[string]any{"AppId": "a", "ObjectId": "b", "DisplayName": "x"}, "")
+				return err
+			},
+			func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 503 }, 1, 0, 0},
 		{"throttling that outlasts the attempts", exchangesim.Faults{Throttle: 100, RetryAfter: time.Second},
 			func(c *Client) error { return c.AddSendAs(context.Background(), "shared@contoso.com", "bob") },
-			IsThrottled, DefaultMaxAttempts, 4 * time.Second, 4 * time.Second},
+			IsThrottled, RetryPolicy().MaxAttempts, 4 * time.Second, 4 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.reason, func(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
-	"github.com/provisionhq/provision/provision/backoff"
+	"github.com/provisionhq/provision/provision/httpbody"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // MaxBatchSize is the most requests Graph accepts in one $batch.
@@ -45,6 +46,9 @@ type BatchResponse struct {
 	Body    json.RawMessage
 	// Attempts is how many times the request was sent (inner throttling is retried).
 	Attempts int
+
+	// method and path name the request in the error of an answer that is not Graph's envelope.
+	method, path string
 }
 
 // Err is nil for a 2xx answer and an *Error built from the body otherwise, so the classifiers
@@ -78,8 +82,15 @@ func (r BatchResponse) Err() error {
 			e.Details = append(e.Details, strings.TrimPrefix(d.Code+": "+d.Message, ": "))
 		}
 	}
+	if e.Message == "" {
+		// Graph's envelope always has a message; without one the body is something else.
+		e.Message = "answered with " + httpbody.Describe(header(r.Headers, "Content-Type"), r.Body)
+		if r.method != "" {
+			e.Message = r.method + " " + r.path + " " + e.Message
+		}
+	}
 	e.RequestID = firstNonEmpty(e.RequestID, header(r.Headers, "request-id"))
-	if r.Attempts > 1 && (r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable || r.Status == http.StatusGatewayTimeout) {
+	if r.Attempts > 1 && retry.OnStatus(retry.Idempotent(r.method), r.Status, e.RetryAfter != "") {
 		e.Attempts = r.Attempts
 	}
 	return e
@@ -150,10 +161,12 @@ func decodeQueryNames(rel string) string {
 
 // Batch sends reqs as $batch calls of at most MaxBatchSize, in order, and returns one response
 // per request in the order of reqs. The outer call goes through the client's middleware
-// (auth, retries, log); inner 429/503/504 answers, which the middleware cannot see behind the
-// outer 200, and any server error to a GET, are retried here with their own Retry-After,
-// together with the 424s that depended on them, under the client's transport retry policy. A request still failing when
-// the policy is spent keeps its last answer: check each response's Err.
+// (auth, retries, log). Inner answers the middleware cannot see behind the outer 200 are
+// retried here by the same rules (retry.OnStatus): throttling for every item, server errors
+// for the items of idempotent methods (GET, PATCH, DELETE, PUT; a POST's may follow its write),
+// with their own Retry-After, together with the 424s that depended on them, under the client's
+// transport retry policy. A request still failing when the policy is spent keeps its last
+// answer: check each response's Err.
 func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchResponse, error) {
 	seen := map[string]bool{}
 	for _, r := range reqs {
@@ -189,12 +202,12 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchRespons
 	return out, nil
 }
 
-// batchChunk sends one chunk, retrying the items throttled and the reads that met a server error.
+// batchChunk sends one chunk, retrying the items whose answers retry.OnStatus allows.
 func (c *Client) batchChunk(ctx context.Context, chunk []BatchRequest) ([]BatchResponse, error) {
 	results := make(map[string]BatchResponse, len(chunk))
 	pending := chunk
-	start := c.clock.Now()
-	for attempt := 1; len(pending) > 0; attempt++ {
+	loop := c.retry.Start(c.clock)
+	for len(pending) > 0 {
 		resps, err := c.sendBatch(ctx, pending)
 		if err != nil {
 			return nil, err
@@ -204,19 +217,17 @@ func (c *Client) batchChunk(ctx context.Context, chunk []BatchRequest) ([]BatchR
 		var wait time.Duration
 		for _, r := range pending {
 			resp := resps[r.ID]
-			resp.Attempts = attempt
+			resp.Attempts = loop.Attempt()
+			resp.method, resp.path = strings.ToUpper(r.Method), pathOf(r.URL)
 			results[r.ID] = resp
 			dependsOnRetry := false
 			for _, d := range r.DependsOn {
 				dependsOnRetry = dependsOnRetry || retrying[d]
 			}
+			server, hasServer := retry.ParseRetryAfter(header(resp.Headers, "Retry-After"), c.clock.Now())
 			switch {
-			case retryableItem(r.Method, resp.Status):
-				w := c.retry.backoff(attempt)
-				if ra, ok := backoff.ParseRetryAfter(header(resp.Headers, "Retry-After"), c.clock.Now()); ok {
-					w = ra
-				}
-				wait = max(wait, w)
+			case retry.OnStatus(retry.Idempotent(r.Method), resp.Status, hasServer):
+				wait = max(wait, loop.Wait(server, hasServer))
 			case resp.Status == http.StatusFailedDependency && dependsOnRetry:
 			default:
 				continue
@@ -224,10 +235,10 @@ func (c *Client) batchChunk(ctx context.Context, chunk []BatchRequest) ([]BatchR
 			retrying[r.ID] = true
 			again = append(again, r)
 		}
-		if len(again) == 0 || c.retry.exhausted(attempt, c.clock.Now().Sub(start), wait) {
+		if len(again) == 0 || loop.Spent(wait) {
 			break
 		}
-		if err := c.clock.Sleep(ctx, wait); err != nil {
+		if err := loop.Sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("send batch: wait to retry: %w", err)
 		}
 		for i := range again {
@@ -246,6 +257,12 @@ func (c *Client) batchChunk(ctx context.Context, chunk []BatchRequest) ([]BatchR
 		out[i] = results[r.ID]
 	}
 	return out, nil
+}
+
+// pathOf is a batch URL without its query, for messages.
+func pathOf(u string) string {
+	p, _, _ := strings.Cut(u, "?")
+	return p
 }
 
 // batchItem and batchAnswer are the $batch wire shapes.

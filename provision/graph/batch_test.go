@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/provisionhq/provision/provision/retry"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -176,7 +178,7 @@ func TestBatchRetriesThrottledItemsAndDecodesModels(t *testing.T) {
 
 func TestBatchGivesUpKeepingTheLastAnswer(t *testing.T) {
 	f := &fakeBatch{t: t, script: map[string][]int{"a": {429, 429, 429, 429, 429, 429, 429}}, bodies: map[string]map[string]any{}}
-	c, _ := newTestClient(t, f.handle, Options{Retry: RetryPolicy{MaxAttempts: 3}})
+	c, _ := newTestClient(t, f.handle, Options{Retry: retry.Policy{MaxAttempts: 3}})
 	resps, err := c.Batch(context.Background(), []BatchRequest{{ID: "a", Method: "GET", URL: "/applications(appId='a')"}})
 	if err != nil {
 		t.Fatal(err)

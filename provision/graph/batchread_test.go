@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestBatchRetriesServerErrorsOnReadsOnly(t *testing.T) {
+func TestBatchRetriesServerErrorsOnIdempotentItemsOnly(t *testing.T) {
 	tests := []struct {
 		reason      string
 		method, url string
@@ -19,8 +19,12 @@ func TestBatchRetriesServerErrorsOnReadsOnly(t *testing.T) {
 			method: "GET", url: "/applications(appId='r')", script: []int{500, 502}, wantStatus: 200, wantCalls: 3},
 		{reason: "a write that met 500 may have been applied: it is not repeated, the engine decides",
 			method: "POST", url: "/applications", script: []int{500}, wantStatus: 500, wantCalls: 1},
-		{reason: "a PATCH that met 502 is not repeated either; only the transport's 429/503/504 are",
-			method: "PATCH", url: "/applications/obj-w", script: []int{502}, wantStatus: 502, wantCalls: 1},
+		{reason: "a PATCH sets properties: one that met 502 is repeated like a read",
+			method: "PATCH", url: "/applications/obj-w", script: []int{502}, wantStatus: 204, wantCalls: 2},
+		{reason: "a DELETE that met 504 is repeated: deleting what is gone is no harm",
+			method: "DELETE", url: "/applications/obj-w", script: []int{504}, wantStatus: 204, wantCalls: 2},
+		{reason: "a POST refused with 503 and Retry-After was throttled, not processed: repeated",
+			method: "POST", url: "/servicePrincipals", script: []int{503}, wantStatus: 204, wantCalls: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.reason, func(t *testing.T) {

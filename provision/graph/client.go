@@ -1,9 +1,10 @@
 // Package graph builds the real msgraph-sdk-go client provision talks to Microsoft Graph with,
 // and the reliability layer every kind of object shares: a retry middleware that replaces the
-// SDK's (throttling, 503/504, dropped connections, waiting on an injected clock), a redacted
-// request log, replication-lag and idempotency classification of errors with a bounded retry
-// helper, $batch with per-item retries, readable errors, permission-error explanations and a
-// per-object writer lock.
+// SDK's (throttling, server errors and dropped or stalled connections for the requests that may
+// be repeated, waiting on an injected clock), per-request deadlines, a redacted request log,
+// replication-lag and idempotency classification of errors with a bounded retry helper,
+// $batch with per-item retries, readable errors (also for answers that are not Graph's JSON),
+// permission-error explanations and a per-object writer lock.
 //
 // Production and tests build the same client; only the base URL, the transport and the
 // credential differ, so the tests exercise the SDK exactly as it runs against Graph.
@@ -16,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
@@ -26,22 +26,19 @@ import (
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/credential"
+	"github.com/provisionhq/provision/provision/deadline"
+	"github.com/provisionhq/provision/provision/retry"
 )
-
-// DefaultBaseURL is the public cloud's Graph endpoint.
-const DefaultBaseURL = "https://graph.microsoft.com"
 
 // APIVersion is the Graph version provision speaks; it is appended to the base URL.
 const APIVersion = "/v1.0"
 
-// responseHeaderTimeout bounds one attempt's wait for response headers, so a connection that
-// hangs becomes a retryable error instead of a stuck run; whole-call deadlines come from ctx.
-const responseHeaderTimeout = 100 * time.Second
-
 // Options configure a Client.
 type Options struct {
 	// BaseURL is the Graph endpoint without version, e.g. https://graph.microsoft.com or the
-	// simulated tenant's address; the client uses BaseURL+"/v1.0". Empty means DefaultBaseURL.
+	// simulated tenant's address; the client uses BaseURL+"/v1.0". Empty means
+	// credential.DefaultGraph.
 	BaseURL string
 	// Credential provides the bearer tokens.
 	Credential azcore.TokenCredential
@@ -53,10 +50,15 @@ type Options struct {
 	Transport http.RoundTripper
 	// Clock is what retries wait on; nil means the wall clock.
 	Clock clock.Clock
-	// Retry governs the transport-level retries (throttling, 503/504, dropped connections).
-	Retry RetryPolicy
-	// Replication governs Client.Retry, the replication-lag retry the engine wraps writes in.
-	Replication RetryPolicy
+	// Retry governs the transport-level retries (throttling, server errors, dropped and
+	// stalled connections); zero fields take TransportPolicy's.
+	Retry retry.Policy
+	// Replication governs Client.Retry, the replication-lag retry the engine wraps writes in;
+	// zero fields take ReplicationPolicy's.
+	Replication retry.Policy
+	// Deadline bounds each attempt (time to the response headers, idle time while reading the
+	// body) and tells its Waiting callback about answers slow to come.
+	Deadline deadline.Options
 	// RequestLog, when set, receives one line per request and one per response, with
 	// secrets redacted (the -v flag).
 	RequestLog io.Writer
@@ -75,8 +77,8 @@ type Client struct {
 	BaseURL string
 
 	clock       clock.Clock
-	retry       RetryPolicy
-	replication RetryPolicy
+	retry       retry.Policy
+	replication retry.Policy
 	parseNodes  serialization.ParseNodeFactory
 }
 
@@ -90,16 +92,14 @@ func NewClient(opts Options) (*Client, error) {
 	}
 	base := strings.TrimRight(opts.BaseURL, "/")
 	if base == "" {
-		base = DefaultBaseURL
+		base = credential.DefaultGraph
 	}
 	base = strings.TrimSuffix(base, APIVersion)
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("build graph client: base URL %q is not an absolute http(s) URL", opts.BaseURL)
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	scopes := opts.Scopes
 	if len(scopes) == 0 {
 		scopes = []string{base + "/.default"}
@@ -112,9 +112,10 @@ func NewClient(opts Options) (*Client, error) {
 	if transport == nil {
 		transport = defaultTransport()
 	}
-	retry := opts.Retry.withDefaults(DefaultMaxAttempts)
+	transport = opts.Deadline.Wrap(transport, func(r *http.Request) string { return "Graph " + r.Method + " " + r.URL.Path })
+	transportPolicy := opts.Retry.Or(TransportPolicy())
 	httpClient := &http.Client{
-		Transport: kiotahttp.NewCustomTransportWithParentTransport(transport, middleware(opts, retry)...),
+		Transport: kiotahttp.NewCustomTransportWithParentTransport(transport, middleware(opts, transportPolicy)...),
 		// The redirect middleware follows redirects; the client itself must not.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -134,8 +135,8 @@ func NewClient(opts Options) (*Client, error) {
 		HTTP:        httpClient,
 		BaseURL:     base,
 		clock:       opts.Clock,
-		retry:       retry,
-		replication: opts.Replication.withDefaults(0),
+		retry:       transportPolicy,
+		replication: opts.Replication.Or(ReplicationPolicy()),
 		parseNodes:  parseNodes,
 	}, nil
 }
@@ -144,12 +145,12 @@ func NewClient(opts Options) (*Client, error) {
 // then kiota's), in a fixed order, with kiota's retry handler replaced by ours and the request
 // log innermost so it sees every attempt as it goes on the wire. kiota builds its default list
 // from a map, in random order; a fixed order makes behaviour reproducible.
-func middleware(opts Options, retry RetryPolicy) []kiotahttp.Middleware {
+func middleware(opts Options, policy retry.Policy) []kiotahttp.Middleware {
 	graphOptions := msgraphsdk.GetDefaultClientOptions()
 	chain := []kiotahttp.Middleware{
 		msgraphcore.NewGraphTelemetryHandler(&graphOptions),
 		kiotahttp.NewUrlReplaceHandler(true, msgraphcore.ReplacementPairs),
-		&retryHandler{policy: retry, clock: opts.Clock},
+		&retryHandler{policy: policy, clock: opts.Clock},
 		kiotahttp.NewRedirectHandler(),
 		kiotahttp.NewParametersNameDecodingHandler(),
 		kiotahttp.NewUserAgentHandler(),
@@ -163,7 +164,7 @@ func middleware(opts Options, retry RetryPolicy) []kiotahttp.Middleware {
 }
 
 // defaultTransport clones http.DefaultTransport, which verifies against the system roots
-// (SSL_CERT_FILE, SSL_CERT_DIR) and honours proxy variables, adding a header timeout.
+// (SSL_CERT_FILE, SSL_CERT_DIR) and honours proxy variables.
 func defaultTransport() http.RoundTripper {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if !ok {
@@ -171,6 +172,5 @@ func defaultTransport() http.RoundTripper {
 	}
 	t = t.Clone()
 	t.ForceAttemptHTTP2 = true
-	t.ResponseHeaderTimeout = responseHeaderTimeout
 	return t
 }

@@ -67,9 +67,10 @@ func (e *Error) Error() string {
 // Unwrap returns the SDK error this was built from, if any.
 func (e *Error) Unwrap() error { return e.err }
 
-// Wrap turns an SDK error (ODataError, ApiError) into *Error and leaves other errors, and
-// errors that already hold an *Error, alone; call it on what an SDK call returned:
-// `if err != nil { return fmt.Errorf("create application: %w", graph.Wrap(err)) }`.
+// Wrap turns an SDK error (ODataError, ApiError) into *Error, and a transport failure under
+// the SDK's "Get \"https://…\": …" into the *TransportError that names the request; it leaves
+// other errors, and errors that already hold an *Error, alone. Call it on what an SDK call
+// returned: `if err != nil { return fmt.Errorf("create application: %w", graph.Wrap(err)) }`.
 func Wrap(err error) error {
 	var e *Error
 	if err == nil || errors.As(err, &e) {
@@ -77,6 +78,10 @@ func Wrap(err error) error {
 	}
 	if e, ok := AsError(err); ok {
 		return e
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return te
 	}
 	return err
 }

@@ -108,7 +108,7 @@ func TestErrorWithoutMessageDoesNotPanic(t *testing.T) {
 	}, Options{})
 	body := models.NewApplication()
 	_, err := c.Graph.Applications().Post(context.Background(), body, nil)
-	if got := Wrap(err).Error(); got != "400 Request_BadRequest (request-id req-0001)" {
+	if got := Wrap(err).Error(); got != "400 Request_BadRequest: POST /v1.0/applications answered with an error without a message (request-id req-0001)" {
 		t.Errorf("Error() = %q", got)
 	}
 }

@@ -3,119 +3,72 @@ package graph
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"mime"
 	"net/http"
 	"strconv"
-	"syscall"
+	"strings"
 	"time"
 
 	kiotahttp "github.com/microsoft/kiota-http-go"
 
-	"github.com/provisionhq/provision/provision/backoff"
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/httpbody"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
-// Retry defaults. Three minutes of backoff lets a replication lag of half a minute converge
-// with room to spare, and stays below what a CI job tolerates.
-const (
-	DefaultMaxAttempts = 6
-	DefaultBaseDelay   = time.Second
-	DefaultMaxDelay    = 30 * time.Second
-	DefaultMaxElapsed  = 3 * time.Minute
-)
+// RetryPolicy is the retry policy type of Options.
+//
+// Deprecated: use retry.Policy.
+type RetryPolicy = retry.Policy
+
+// TransportPolicy is the default of Options.Retry, the transport's retries of throttling,
+// server errors and dropped connections: at most six attempts, backoff from one second doubling
+// to thirty, three minutes in all.
+func TransportPolicy() retry.Policy {
+	return retry.Policy{MaxAttempts: 6, BaseDelay: time.Second, MaxDelay: 30 * time.Second, MaxElapsed: 3 * time.Minute, Multiplier: 2}
+}
+
+// ReplicationPolicy is the default of Options.Replication, the wait for an object just created
+// to become visible (Client.Retry). Entra's replication usually takes a few seconds: the first
+// retry comes after a fifth of a second and each wait grows by half, so the retry that
+// succeeds comes soon after the object appears: BenchmarkReplicationOvershoot measures a mean
+// overshoot of 0.2 s, 0.6 s and 1.4 s for lags of 0.5 s, 2 s and 10 s (4, 6.5 and 10 attempts),
+// against 0.26 s, 1.0 s and 3.8 s for one second doubling. Waits are capped at four seconds,
+// and three minutes per object bound the whole, as the reference tools budget (graph.md §2.4).
+func ReplicationPolicy() retry.Policy {
+	return retry.Policy{BaseDelay: 200 * time.Millisecond, MaxDelay: 4 * time.Second, MaxElapsed: 3 * time.Minute, Multiplier: 1.5}
+}
 
 // AttemptsHeader is set on a response the retry middleware gave up on, with the number of
 // attempts made, so the error built from it can say so.
 const AttemptsHeader = "X-Provision-Attempts"
 
-// RetryPolicy bounds a retry loop. Zero fields take the defaults.
-type RetryPolicy struct {
-	// MaxAttempts counts the first try. Zero means DefaultMaxAttempts for the transport, and
-	// no limit for Retry, where MaxElapsed is the bound.
-	MaxAttempts int
-	// BaseDelay is the first backoff; each later one doubles, up to MaxDelay. The wait is
-	// drawn between half and all of it (jitter), so concurrent writers spread out.
-	BaseDelay time.Duration
-	// MaxDelay caps one backoff (not a server's Retry-After, which is honoured as sent).
-	MaxDelay time.Duration
-	// MaxElapsed caps the total time spent waiting; a wait that would pass it is not made.
-	MaxElapsed time.Duration
-}
+// maxCheckedBody bounds how much of an answer the middleware reads to check it.
+const maxCheckedBody = 64 << 20
 
-// withDefaults fills zero fields; maxAttempts is the default for MaxAttempts (0: unlimited).
-func (p RetryPolicy) withDefaults(maxAttempts int) RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = maxAttempts
-	}
-	if p.BaseDelay <= 0 {
-		p.BaseDelay = DefaultBaseDelay
-	}
-	if p.MaxDelay <= 0 {
-		p.MaxDelay = DefaultMaxDelay
-	}
-	if p.MaxElapsed <= 0 {
-		p.MaxElapsed = DefaultMaxElapsed
-	}
-	return p
-}
-
-// backoff is the jittered wait after the given failed attempt (1-based).
-func (p RetryPolicy) backoff(attempt int) time.Duration {
-	return backoff.Jittered(attempt, p.BaseDelay, p.MaxDelay)
-}
-
-// exhausted reports whether another wait of wait after attempt attempts is not allowed.
-func (p RetryPolicy) exhausted(attempt int, elapsed, wait time.Duration) bool {
-	return (p.MaxAttempts > 0 && attempt >= p.MaxAttempts) || elapsed+wait > p.MaxElapsed
-}
-
-// Retry runs op until it succeeds, returns an error retryable rejects, or the policy is spent;
-// it waits on clk between attempts with jittered exponential backoff (or the Retry-After of a
-// throttled error). The engine wraps writes that reference just-created objects in it with
-// IsReplicationLag. The final error wraps the last one, so the classifiers still see it.
-func Retry(ctx context.Context, clk clock.Clock, policy RetryPolicy, op func(context.Context) error, retryable func(error) bool) error {
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	policy = policy.withDefaults(0)
-	start := clk.Now()
-	for attempt := 1; ; attempt++ {
-		err := op(ctx)
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		wait := policy.backoff(attempt)
-		if ra, ok := retryAfterOf(err, clk.Now()); ok {
-			wait = ra
-		}
-		elapsed := clk.Now().Sub(start)
-		if policy.exhausted(attempt, elapsed, wait) {
-			return fmt.Errorf("gave up after %d attempts in %s: %w", attempt, elapsed.Round(time.Millisecond), err)
-		}
-		if serr := clk.Sleep(ctx, wait); serr != nil {
-			return fmt.Errorf("wait to retry: %w (last error: %w)", serr, err)
-		}
-	}
-}
-
-// Retry runs op under the client's replication policy and clock; see the package function.
+// Retry runs op under the client's replication policy and clock until it succeeds, returns an
+// error retryable rejects, or the policy is spent, honouring the Retry-After of a throttled
+// answer. The engine wraps writes that reference just-created objects in it with
+// IsReplicationLag. op's errors come back converted by Wrap, so the final one still answers
+// the classifiers and errors.As for the SDK's types.
 func (c *Client) Retry(ctx context.Context, op func(context.Context) error, retryable func(error) bool) error {
-	return Retry(ctx, c.clock, c.replication, op, retryable)
+	return retry.Do(ctx, c.clock, c.replication, func(ctx context.Context) error { return Wrap(op(ctx)) }, retryable)
 }
 
 // Clock is the clock the client waits on.
 func (c *Client) Clock() clock.Clock { return c.clock }
 
-// retryHandler is the kiota middleware that replaces kiota's RetryHandler: it retries 429, 503
-// and 504 answers and dropped connections, honours Retry-After, waits on an injected clock, and
-// bounds attempts and total wait.
+// retryHandler is the kiota middleware that replaces kiota's RetryHandler: it retries what
+// retry.OnStatus and retry.OnTransportError allow (idempotent requests on server errors and
+// dropped or stalled connections, every request on throttling), honours Retry-After, waits on
+// an injected clock, and bounds attempts and total wait. It also checks each answer, so a
+// gateway's HTML page or a JSON body cut short becomes an error naming the request.
 type retryHandler struct {
-	policy RetryPolicy
+	policy retry.Policy
 	clock  clock.Clock
 }
 
@@ -132,113 +85,164 @@ func (h *retryHandler) Intercept(pipeline kiotahttp.Pipeline, index int, req *ht
 		}
 		body = b
 	}
-	start := h.clock.Now()
-	for attempt := 1; ; attempt++ {
+	idempotent := retry.Idempotent(req.Method)
+	loop := h.policy.Start(h.clock)
+	for {
 		try := req.Clone(ctx)
 		if body != nil {
 			try.Body = io.NopCloser(bytes.NewReader(body))
 			try.ContentLength = int64(len(body))
 			try.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		}
-		if attempt > 1 {
-			try.Header.Set("Retry-Attempt", strconv.Itoa(attempt-1))
+		if loop.Attempt() > 1 {
+			try.Header.Set("Retry-Attempt", strconv.Itoa(loop.Attempt()-1))
 		}
 		resp, err := pipeline.Next(try, index)
-		var wait time.Duration
-		switch {
-		case err != nil:
-			if ctx.Err() != nil || !retryableTransportError(req.Method, err) {
-				return nil, err
-			}
-			wait = h.policy.backoff(attempt)
-		case retryableStatus(req.Method, resp.StatusCode):
-			wait = h.policy.backoff(attempt)
-			if ra, ok := backoff.ParseRetryAfter(resp.Header.Get("Retry-After"), h.clock.Now()); ok {
-				wait = ra
-			}
-		default:
-			return resp, nil
+		if err == nil {
+			resp, err = checkAnswer(req, resp)
 		}
-		if h.policy.exhausted(attempt, h.clock.Now().Sub(start), wait) {
-			if err != nil {
-				return nil, &GiveUpError{Method: req.Method, URL: redactURL(req.URL), Attempts: attempt, Err: err}
+		var server time.Duration
+		hasServer := false
+		if err != nil {
+			if ctx.Err() != nil || !retry.OnTransportError(idempotent, err) {
+				return nil, newTransportError(req, loop.Attempt(), err)
 			}
-			resp.Header.Set(AttemptsHeader, strconv.Itoa(attempt))
+		} else {
+			server, hasServer = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), h.clock.Now())
+			if !retry.OnStatus(idempotent, resp.StatusCode, hasServer) {
+				return resp, nil
+			}
+		}
+		wait := loop.Wait(server, hasServer)
+		if loop.Spent(wait) {
+			if err != nil {
+				return nil, newTransportError(req, loop.Attempt(), err)
+			}
+			resp.Header.Set(AttemptsHeader, strconv.Itoa(loop.Attempt()))
 			return resp, nil
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 			_ = resp.Body.Close()
 		}
-		if err := h.clock.Sleep(ctx, wait); err != nil {
-			return nil, err
+		if err := loop.Sleep(ctx, wait); err != nil {
+			return nil, newTransportError(req, loop.Attempt(), err)
 		}
 	}
 }
 
-// GiveUpError is returned when every attempt of a request failed without an HTTP answer.
-type GiveUpError struct {
-	Method, URL string
-	Attempts    int
-	Err         error
+// TransportError is a request that got no usable answer: the connection failed, dropped or
+// stalled, or the answer was not the JSON it claimed to be. It names the request, so that
+// "send POST /v1.0/applications: EOF" says what was lost.
+type TransportError struct {
+	Method string
+	// Path is the URL path, without the query.
+	Path string
+	// Status is the HTTP status of an answer that came but could not be used; 0 when none came.
+	Status int
+	// Attempts is how many times the request was sent.
+	Attempts int
+	Err      error
 }
 
-// Error says what was sent, how often, and the last failure.
-func (e *GiveUpError) Error() string {
-	return fmt.Sprintf("send %s %s: gave up after %d attempts: %v", e.Method, e.URL, e.Attempts, e.Err)
+// Error names the request, the attempts and the failure.
+func (e *TransportError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "send %s %s: ", e.Method, e.Path)
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, "gave up after %d attempts: ", e.Attempts)
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
 }
 
 // Unwrap returns the last failure.
-func (e *GiveUpError) Unwrap() error { return e.Err }
+func (e *TransportError) Unwrap() error { return e.Err }
 
-// retryableStatus reports whether an answer is worth repeating the request for. 429 and 503
-// mean the request was not processed; 504 means a gateway stopped waiting, and the request may
-// have been applied, so a POST (addPassword, create) is not repeated on it: the engine re-reads
-// and decides instead.
-func retryableStatus(method string, status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		return true
-	case http.StatusGatewayTimeout:
-		return method != http.MethodPost
+func newTransportError(req *http.Request, attempts int, err error) error {
+	var te *TransportError
+	if errors.As(err, &te) {
+		te.Attempts = attempts
+		return te
 	}
-	return false
+	return &TransportError{Method: req.Method, Path: req.URL.Path, Attempts: attempts, Err: err}
 }
 
-// retryableItem reports whether a $batch item's answer is worth sending the item again for:
-// what the transport retries, and any other server error (500, 502) to a read, which is safe
-// to repeat; the engine's batched observe relies on it to converge under server faults.
-func retryableItem(method string, status int) bool {
-	return retryableStatus(method, status) || (method == http.MethodGet && status >= 500)
+// checkAnswer makes an answer the SDK can read or an error that says what came. An error
+// status with a body that is not Graph's error envelope (a gateway's HTML page, nothing, JSON
+// cut short) gets an envelope whose message names the request and the body, so the SDK's
+// ODataError (and Error) read "502 Bad Gateway: GET /v1.0/applications answered text/html:
+// <html>…" and the status still classifies it. A success whose JSON is invalid, or an HTML
+// page where JSON was due, is a *TransportError, retried like a dropped connection when the
+// request is idempotent.
+func checkAnswer(req *http.Request, resp *http.Response) (*http.Response, error) {
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode < 200 || (resp.StatusCode >= 300 && resp.StatusCode < 400) {
+		return resp, nil
+	}
+	ct := resp.Header.Get("Content-Type")
+	mediaType, _, _ := mime.ParseMediaType(ct)
+	isJSON := strings.Contains(mediaType, "json")
+	if resp.StatusCode < 300 && !isJSON && mediaType != "text/html" {
+		return resp, nil // $count's text/plain, $value's bytes
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCheckedBody))
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, &TransportError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode,
+			Err: fmt.Errorf("read the %d answer: %w", resp.StatusCode, err)}
+	}
+	setBody(resp, body, ct)
+	if resp.StatusCode < 300 {
+		if len(bytes.TrimSpace(body)) == 0 || (isJSON && json.Valid(body)) {
+			return resp, nil
+		}
+		return nil, &TransportError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode,
+			Err: fmt.Errorf("answered %d %s with %s", resp.StatusCode, http.StatusText(resp.StatusCode), httpbody.Describe(ct, body))}
+	}
+	code, envelope, hasMessage := errorEnvelope(body)
+	if isJSON && hasMessage {
+		return resp, nil
+	}
+	what := httpbody.Describe(ct, body)
+	if envelope {
+		what = "an error without a message"
+	}
+	fixed, err := json.Marshal(map[string]any{"error": map[string]any{
+		"code":    code,
+		"message": fmt.Sprintf("%s %s answered with %s", req.Method, req.URL.Path, what),
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("describe the %d answer: %w", resp.StatusCode, err)
+	}
+	setBody(resp, fixed, "application/json")
+	return resp, nil
 }
 
-// retryableTransportError reports whether a failed attempt may be repeated: for idempotent
-// methods (PATCH included: Graph PATCHes set properties) any connection failure but a
-// certificate problem; for POST only a failure to connect, when the request never reached
-// the server.
-func retryableTransportError(method string, err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	if errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) {
-		return false
-	}
-	if method != http.MethodPost {
-		return true
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return true
-	}
-	var dnsErr *net.DNSError
-	return errors.As(err, &dnsErr) || errors.Is(err, syscall.ECONNREFUSED)
+func setBody(resp *http.Response, body []byte, contentType string) {
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Type", contentType)
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
-// retryAfterOf finds a Retry-After in the response headers carried by a Graph error.
-func retryAfterOf(err error, now time.Time) (time.Duration, bool) {
-	e, ok := AsError(err)
-	if !ok || e.RetryAfter == "" {
-		return 0, false
+// errorEnvelope reads Graph's error envelope: its code, whether there is one, and whether it
+// has the string message the SDK's ODataError cannot do without.
+func errorEnvelope(body []byte) (code string, envelope, hasMessage bool) {
+	var env struct {
+		Error *struct {
+			Code    any `json:"code"`
+			Message any `json:"message"`
+		} `json:"error"`
 	}
-	return backoff.ParseRetryAfter(e.RetryAfter, now)
+	if json.Unmarshal(body, &env) != nil || env.Error == nil {
+		return "", false, false
+	}
+	code, _ = env.Error.Code.(string)
+	msg, _ := env.Error.Message.(string)
+	return code, true, msg != ""
+}
+
+// ServerWait is the wait the answer's Retry-After asked for, so retry.Do honours it.
+func (e *Error) ServerWait(now time.Time) (time.Duration, bool) {
+	return retry.ParseRetryAfter(e.RetryAfter, now)
 }

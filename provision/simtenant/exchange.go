@@ -98,7 +98,8 @@ func (t *Tenant) serveExchange(w http.ResponseWriter, r *http.Request) {
 	t.mu.Lock()
 	srv := t.exchange.server
 	t.mu.Unlock()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &statusRecorder{ResponseWriter: t.exchangeAnswer(w, r), status: http.StatusOK}
+	defer finishAnswer(rec.ResponseWriter)
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = strings.TrimPrefix(r.URL.Path, prefix)
 	r2.Body = http.NoBody

@@ -56,6 +56,10 @@ func TestParseFaults(t *testing.T) {
 			Faults{Latency: 50 * time.Millisecond, ThrottleRate: 0.1, RetryAfter: time.Second, ServerErrorRate: 0.05, DropRate: 0.01, ReplicationLag: 2 * time.Second}, false},
 		{"empty is no faults", "", Faults{}, false},
 		{"every Nth and a seed", "throttle-every=3, seed=7", Faults{ThrottleEvery: 3, Seed: 7}, false},
+		{"random replicas within the lag", "lag=2s,stale-reads=0.5", Faults{ReplicationLag: 2 * time.Second, StaleReadRate: 0.5}, false},
+		{"the answers issue 14 found missing", "stall=0.01,empty-2xx=0.05,lost-answer=0.1",
+			Faults{StallRate: 0.01, EmptySuccessRate: 0.05, LostAnswerRate: 0.1}, false},
+		{"a stale-reads rate above one", "stale-reads=1.5", Faults{}, true},
 		{"unknown key", "chaos=1", Faults{}, true},
 		{"rate above one", "drop=2", Faults{}, true},
 	}

@@ -295,13 +295,14 @@ func (t *Tenant) operation(rq *request, outer bool) *response {
 		return resp
 	}
 	t.mu.Lock()
+	t.pickReplica()
 	resp := t.dispatch(rq)
 	t.mu.Unlock()
 	t.record(rq, resp, !outer, outer)
 	if rq.method != http.MethodGet && resp.status < 300 && t.onWrite != nil {
 		t.onWrite()
 	}
-	return resp
+	return t.answerFault(rq, resp, outer)
 }
 
 func newBody(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provisionhq/provision/provision/credential"
 	"github.com/provisionhq/provision/provision/sensitive"
 )
 
@@ -14,13 +15,18 @@ import (
 // only when a field is removed or changes meaning; new fields may appear within a version.
 const DocumentFormat = 1
 
-// Public-cloud endpoints a Credential falls back to when its own are empty.
+// Public-cloud scopes a Credential falls back to when its own are empty, derived from the one
+// definition of the public cloud's endpoints in package credential.
 const (
-	DefaultAuthorityHost = "https://login.microsoftonline.com"
-	DefaultGraphScope    = "https://graph.microsoft.com/.default"
+	DefaultGraphScope = credential.DefaultGraph + "/.default"
 	// DefaultMailScope is the client-credentials scope for IMAP, POP and SMTP AUTH with XOAUTH2.
-	DefaultMailScope = "https://outlook.office365.com/.default"
+	DefaultMailScope = credential.DefaultExchange + "/.default"
 )
+
+// DefaultAuthorityHost is the public cloud's authority host.
+//
+// Deprecated: use credential.DefaultAuthority (which ends with a slash).
+const DefaultAuthorityHost = credential.DefaultAuthority
 
 // Exchange Online's mail endpoints, as a mail client (OpenFire's outgoing server, an IMAP
 // poller) is configured with them.
@@ -99,7 +105,7 @@ type docServer struct {
 // WithDefaults returns c with empty endpoints and scopes filled in for the public cloud.
 func (c Credential) WithDefaults() Credential {
 	if c.Authority == "" && c.TenantID != "" {
-		c.Authority = DefaultAuthorityHost + "/" + c.TenantID
+		c.Authority = credential.DefaultAuthority + c.TenantID
 	}
 	c.Authority = strings.TrimSuffix(c.Authority, "/")
 	if c.TokenEndpoint == "" && c.Authority != "" {

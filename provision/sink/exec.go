@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/provisionhq/provision/provision/sensitive"
 )
 
 // Exec limits; a command that needs longer can be given a deadline through the context.
@@ -61,12 +63,12 @@ func (e *Exec) Write(ctx context.Context, c Credential) error {
 	if err != nil {
 		return err
 	}
-	secret := c.Secret.Reveal()
+	secret := c.Secret
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
 	cmd.Dir = e.dir
-	cmd.Env = childEnv(e.environ(), secret)
+	cmd.Env = childEnv(e.environ(), secret.Reveal())
 	cmd.Stdin = bytes.NewReader(data)
 	out := &headBuffer{limit: execOutputCapture}
 	cmd.Stdout = out
@@ -86,7 +88,7 @@ func (e *Exec) Write(ctx context.Context, c Credential) error {
 	default:
 		status = err.Error()
 	}
-	output := scrubText(out.buf.String(), secret)
+	output := sensitive.ScrubText(out.buf.String(), secret)
 	if out.truncated {
 		output = trimPartial(output, secret)
 	}
@@ -94,7 +96,7 @@ func (e *Exec) Write(ctx context.Context, c Credential) error {
 	if shown := lastBytes(strings.TrimSpace(output), execOutputShown); shown != "" {
 		msg += "; output:\n" + shown
 	}
-	return newScrubbedError(scrubText(msg, secret), ctxCause(ctx, err))
+	return sensitive.NewScrubbedError(sensitive.ScrubText(msg, secret), ctxCause(ctx, err))
 }
 
 // ctxCause keeps context errors recognisable with errors.Is after scrubbing.
@@ -166,4 +168,16 @@ func quoteArgs(argv []string) string {
 		parts[i] = a
 	}
 	return strings.Join(parts, " ")
+}
+
+// trimPartial removes a trailing piece of text that is the start of secret (at least four
+// characters), left behind when output capture was cut in the middle of the value.
+func trimPartial(text string, secret sensitive.String) string {
+	v := secret.Reveal()
+	for n := min(len(v)-1, len(text)); n >= 4; n-- {
+		if strings.HasSuffix(text, v[:n]) {
+			return text[:len(text)-n] + sensitive.Mask
+		}
+	}
+	return text
 }

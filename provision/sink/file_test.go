@@ -47,7 +47,7 @@ func TestFileWrite(t *testing.T) {
 			dir := t.TempDir()
 			tc.before(t, dir)
 			path := filepath.Join(dir, tc.path)
-			if err := NewFile(path, "").Write(context.Background(), testCredential()); err != nil {
+			if err := NewFile(path, "", FileOptions{}).Write(context.Background(), testCredential()); err != nil {
 				t.Fatalf("Write: %v", err)
 			}
 			got, err := os.ReadFile(path)
@@ -81,7 +81,7 @@ func TestFileWriteFailures(t *testing.T) {
 		{
 			reason: "a missing parent directory is named, not created",
 			setup: func(t *testing.T, dir string) *File {
-				return NewFile(filepath.Join(dir, "missing", "creds.json"), "")
+				return NewFile(filepath.Join(dir, "missing", "creds.json"), "", FileOptions{})
 			},
 			wantErr: "missing does not exist; create it first",
 		},
@@ -91,7 +91,7 @@ func TestFileWriteFailures(t *testing.T) {
 				if err := os.WriteFile(filepath.Join(dir, "plain"), nil, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				return NewFile(filepath.Join(dir, "plain", "creds.json"), "")
+				return NewFile(filepath.Join(dir, "plain", "creds.json"), "", FileOptions{})
 			},
 			wantErr: "plain is not a directory",
 			left:    []string{"plain"},
@@ -102,7 +102,7 @@ func TestFileWriteFailures(t *testing.T) {
 				if err := os.Mkdir(filepath.Join(dir, "creds.json"), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				return NewFile(filepath.Join(dir, "creds.json"), "")
+				return NewFile(filepath.Join(dir, "creds.json"), "", FileOptions{})
 			},
 			wantErr: "creds.json is a directory",
 			left:    []string{"creds.json"},
@@ -113,7 +113,7 @@ func TestFileWriteFailures(t *testing.T) {
 				if err := os.WriteFile(filepath.Join(dir, "creds.json"), []byte("old"), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				f := NewFile(filepath.Join(dir, "creds.json"), "")
+				f := NewFile(filepath.Join(dir, "creds.json"), "", FileOptions{})
 				f.rename = func(string, string) error { return errors.New("disk on fire") }
 				return f
 			},
@@ -143,7 +143,7 @@ func TestFileWriteFailures(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f := NewFile(path, "")
+	f := NewFile(path, "", FileOptions{})
 	f.rename = func(string, string) error { return errors.New("disk on fire") }
 	_ = f.Write(context.Background(), testCredential())
 	if got, _ := os.ReadFile(path); string(got) != "old" {
@@ -151,20 +151,48 @@ func TestFileWriteFailures(t *testing.T) {
 	}
 }
 
-func TestFileFollowsSymlink(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(dir, "app", "secret.json")
+// symlinkTo makes dir/creds.json a link to dir/app/secret.json holding "old", 0644.
+func symlinkTo(t *testing.T, dir string) (link, target string) {
+	t.Helper()
+	target = filepath.Join(dir, "app", "secret.json")
 	if err := os.Mkdir(filepath.Dir(target), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	link := filepath.Join(dir, "creds.json")
+	link = filepath.Join(dir, "creds.json")
 	if err := os.Symlink(target, link); err != nil {
 		t.Skipf("no symlinks here: %v", err)
 	}
-	if err := NewFile("creds.json", dir).Write(context.Background(), testCredential()); err != nil {
+	return link, target
+}
+
+func TestFileRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	link, target := symlinkTo(t, dir)
+	err := NewFile("creds.json", dir, FileOptions{}).Write(context.Background(), testCredential())
+	if err == nil || !strings.Contains(err.Error(), link+" is a symbolic link") || !strings.Contains(err.Error(), "allow links") {
+		t.Fatalf("Write through a link: error %v, want a refusal that names the link and the way out", err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "old" {
+		t.Errorf("the link's target became %q; it must be left alone", got)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced (%v)", err)
+	}
+	if diff := cmp.Diff([]string{"app", "creds.json"}, dirEntries(t, dir)); diff != "" {
+		t.Errorf("directory afterwards (-want +got):\n%s", diff)
+	}
+	if _, err := NewFile("creds.json", dir, FileOptions{}).Observe(context.Background()); err == nil {
+		t.Error("Observe read through the link; it follows the same rules as Write")
+	}
+}
+
+func TestFileFollowsSymlinkWhenAllowed(t *testing.T) {
+	dir := t.TempDir()
+	link, target := symlinkTo(t, dir)
+	if err := NewFile("creds.json", dir, FileOptions{FollowSymlink: true}).Write(context.Background(), testCredential()); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -176,6 +204,9 @@ func TestFileFollowsSymlink(t *testing.T) {
 	}
 	if !strings.Contains(string(got), testSecret) {
 		t.Errorf("link target not updated: %s", got)
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o600 {
+		t.Errorf("the target's mode is %o, want 600", fi.Mode().Perm())
 	}
 }
 
@@ -198,7 +229,7 @@ func TestWriteAllRevertsFile(t *testing.T) {
 				}
 			}
 			unrevertable := &fakeSink{name: "vault"}
-			file := NewFile(path, "")
+			file := NewFile(path, "", FileOptions{})
 			failing := &fakeSink{name: "exec ./push.sh", err: errors.New("exit status 1")}
 			err := WriteAll(context.Background(), []Sink{unrevertable, file, failing}, testCredential())
 			var we *WriteError

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/provisionhq/provision/provision/sensitive"
 )
 
 // GitHubOutput hands the credential to later steps of a GitHub Actions job as step outputs
@@ -86,7 +88,7 @@ func (g *GitHubOutput) Write(ctx context.Context, c Credential) error {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return scrub(fmt.Errorf("open GITHUB_OUTPUT file: %w", err), secret)
+		return sensitive.Scrub(fmt.Errorf("open GITHUB_OUTPUT file: %w", err), c.Secret)
 	}
 	// One write, so a concurrent appender cannot interleave inside a value.
 	if _, err := f.WriteString(b.String()); err != nil {

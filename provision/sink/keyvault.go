@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -14,6 +15,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/provisionhq/provision/provision/deadline"
+	"github.com/provisionhq/provision/provision/sensitive"
 )
 
 // KeyVaultContentType is the contentType of a secret version provision writes: the value is
@@ -36,8 +40,12 @@ func keyVaultSuffixes() []string {
 
 // KeyVaultOptions tunes the Key Vault client; the zero value is right for production.
 type KeyVaultOptions struct {
-	// Transport sends the HTTP requests; nil means azcore's default. Tests point it at keyvaultsim.
+	// Transport sends the HTTP requests; nil means an http.Client over a clone of
+	// http.DefaultTransport. Tests point it at keyvaultsim. Either way it sends through Deadline.
 	Transport policy.Transporter
+	// Deadline bounds each request to the vault and tells its Waiting callback about answers
+	// slow to come.
+	Deadline deadline.Options
 	// Retry overrides azcore's retry policy (3 retries on 408, 429, 5xx, honouring Retry-After).
 	Retry policy.RetryOptions
 }
@@ -67,7 +75,12 @@ func NewKeyVault(vaultURL, name string, cred azcore.TokenCredential, opts KeyVau
 		return nil, errors.New("key vault sink needs a credential")
 	}
 	client, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{
-		ClientOptions:                        azcore.ClientOptions{Transport: opts.Transport, Retry: opts.Retry},
+		ClientOptions: azcore.ClientOptions{
+			Transport: opts.Deadline.WrapDoer(opts.Transport, func(r *http.Request) string {
+				return "Key Vault " + r.Method + " " + r.URL.Path
+			}),
+			Retry: opts.Retry,
+		},
 		DisableChallengeResourceVerification: !isKeyVaultHost(u.Host),
 	})
 	if err != nil {
@@ -105,9 +118,73 @@ func (k *KeyVault) Write(ctx context.Context, c Credential) error {
 		Tags:             tags,
 	}, nil)
 	if err != nil {
-		return scrub(fmt.Errorf("set secret %s: %w", k.name, responseError(err)), value)
+		return sensitive.Scrub(fmt.Errorf("set secret %s: %w", k.name, responseError(err)), c.Secret)
 	}
 	return nil
+}
+
+// Observe reports which credential the secret's current version holds: the keyId tag
+// provision writes on every version. A missing secret, or a current version that is disabled
+// (consumers cannot read it), holds nothing. It reads the version as its consumers do (the
+// "get" permission); the value goes no further than this function.
+func (k *KeyVault) Observe(ctx context.Context) (Held, error) {
+	c, held, err := k.current(ctx)
+	if err != nil || held.State != 0 {
+		return held, err
+	}
+	if c.KeyID == "" {
+		return Held{State: HoldsCredential, Detail: "the current version of secret " + k.name + " has no keyId tag (not written by provision)"}, nil
+	}
+	return Held{State: HoldsCredential, KeyID: c.KeyID}, nil
+}
+
+// ReadCredential returns the credential of the secret's current version: the value, and the
+// tenant, client, keyId and name from its tags, the expiry from its attributes.
+func (k *KeyVault) ReadCredential(ctx context.Context) (Credential, error) {
+	c, held, err := k.current(ctx)
+	switch {
+	case err != nil:
+		return Credential{}, err
+	case held.State == HoldsNothing:
+		return Credential{}, fmt.Errorf("read %s: %s: %w", k.Describe(), held.Detail, ErrNothingHeld)
+	}
+	if err := c.Validate(); err != nil {
+		return Credential{}, fmt.Errorf("read %s: %w (is it tagged tenantId and clientId as provision writes it?)", k.Describe(), err)
+	}
+	return c, nil
+}
+
+// current reads the secret's current version into a Credential; held is set (HoldsNothing)
+// instead when there is none to read.
+func (k *KeyVault) current(ctx context.Context) (Credential, Held, error) {
+	resp, err := k.client.GetSecret(ctx, k.name, "", nil)
+	if err != nil {
+		var kv *KeyVaultError
+		re := responseError(err)
+		switch {
+		case errors.As(re, &kv) && kv.StatusCode == http.StatusNotFound:
+			return Credential{}, Held{State: HoldsNothing, Detail: "secret " + k.name + " does not exist in " + k.vaultURL}, nil
+		case errors.As(re, &kv) && kv.InnerCode == "SecretDisabled":
+			return Credential{}, Held{State: HoldsNothing, Detail: "the current version of secret " + k.name + " is disabled"}, nil
+		}
+		return Credential{}, Held{}, fmt.Errorf("read secret %s: %w", k.name, re)
+	}
+	tag := func(name string) string {
+		if v := resp.Tags[name]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	c := Credential{TenantID: tag("tenantId"), ClientID: tag("clientId"), KeyID: tag("keyId"), DisplayName: tag("credentialName")}
+	if resp.Value != nil {
+		c.Secret = sensitive.New(*resp.Value)
+	}
+	// The version's creation time is when it was delivered, not when the credential was made,
+	// so CreatedAt stays unknown.
+	if a := resp.Attributes; a != nil && a.Expires != nil {
+		c.ExpiresAt = *a.Expires
+	}
+	return c, Held{}, nil
 }
 
 // KeyVaultError is a refusal from the vault, shortened from azcore's multi-line response dump
@@ -117,6 +194,7 @@ type KeyVaultError struct {
 	StatusCode int    // e.g. 403
 	Status     string // e.g. "403 Forbidden"
 	ErrorCode  string // Key Vault's error.code, e.g. "Forbidden"
+	InnerCode  string // error.innererror.code, e.g. "SecretDisabled"
 	Message    string // Key Vault's error.message
 }
 
@@ -140,14 +218,20 @@ func responseError(err error) error {
 	if body, perr := runtime.Payload(re.RawResponse); perr == nil {
 		var e struct {
 			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
+				Code       string `json:"code"`
+				Message    string `json:"message"`
+				InnerError *struct {
+					Code string `json:"code"`
+				} `json:"innererror"`
 			} `json:"error"`
 		}
 		if json.Unmarshal(body, &e) == nil {
 			out.Message = e.Error.Message
 			if e.Error.Code != "" {
 				out.ErrorCode = e.Error.Code
+			}
+			if e.Error.InnerError != nil {
+				out.InnerCode = e.Error.InnerError.Code
 			}
 		}
 	}

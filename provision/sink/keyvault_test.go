@@ -3,8 +3,10 @@ package sink
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/provisionhq/provision/provision/deadline"
 	"github.com/provisionhq/provision/provision/sensitive"
 	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest/anyhost"
@@ -198,5 +201,49 @@ func TestKeyVaultChallengeFromForeignResource(t *testing.T) {
 	}
 	if len(cred.Scopes()) != 0 || len(sim.Versions("s")) != 0 {
 		t.Errorf("a token was requested (%v) or a version stored (%d)", cred.Scopes(), len(sim.Versions("s")))
+	}
+}
+
+func TestKeyVaultStalledAnswers(t *testing.T) {
+	cases := []struct {
+		reason  string
+		stalls  int // requests stalled before the vault answers
+		wantErr string
+	}{
+		{"a stalled request is sent again within the vault's retries", 1, ""},
+		{"a vault that never answers fails after the deadline, naming the request", 100, "PUT /secrets/s: no answer within 30ms"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.reason, func(t *testing.T) {
+			sim := keyvaultsim.New(keyvaultsim.Options{})
+			var mu sync.Mutex
+			stalls := tc.stalls
+			ts, client := anyhost.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				stall := r.Header.Get("Authorization") != "" && stalls > 0
+				if stall {
+					stalls--
+				}
+				mu.Unlock()
+				if stall {
+					_, _ = io.Copy(io.Discard, r.Body)
+					<-r.Context().Done()
+					return
+				}
+				sim.Handler().ServeHTTP(w, r)
+			}))
+			kv, err := NewKeyVault(ts.URL, "s", vaultCredential(), KeyVaultOptions{Transport: client, Retry: fastRetry(),
+				Deadline: deadline.Options{HeaderTimeout: 30 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = kv.Write(context.Background(), testCredential())
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Write: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Write: error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/sensitive"
 )
 
 // errNoSinks is returned when a secret would be delivered nowhere: creating it would be useless
@@ -51,6 +52,8 @@ type Deps struct {
 	Environ func() []string
 	// Stdout receives GitHub's ::add-mask:: command; nil means os.Stdout.
 	Stdout io.Writer
+	// File tunes the file sink (whether its path may be a symbolic link).
+	File FileOptions
 }
 
 func (d Deps) withDefaults() Deps {
@@ -86,7 +89,7 @@ func FromStore(store manifests.SecretStore, deps Deps) ([]Sink, error) {
 		sinks = append(sinks, s)
 	}
 	if store.File != "" {
-		sinks = append(sinks, NewFile(store.File, deps.BaseDir))
+		sinks = append(sinks, NewFile(store.File, deps.BaseDir, deps.File))
 	}
 	if len(store.Exec) > 0 {
 		s, err := NewExec(store.Exec, deps.BaseDir, deps.Environ)
@@ -141,13 +144,12 @@ func WriteAll(ctx context.Context, sinks []Sink, c Credential) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	secret := c.Secret.Reveal()
 	for i, s := range sinks {
 		err := s.Write(ctx, c)
 		if err == nil {
 			continue
 		}
-		we := &WriteError{Sink: s.Describe(), Err: scrub(err, secret)}
+		we := &WriteError{Sink: s.Describe(), Err: sensitive.Scrub(err, c.Secret)}
 		var revertErrs []error
 		for j := i - 1; j >= 0; j-- {
 			we.Written = append([]string{sinks[j].Describe()}, we.Written...)
@@ -162,7 +164,7 @@ func WriteAll(ctx context.Context, sinks []Sink, c Credential) error {
 			}
 			we.Reverted = append([]string{sinks[j].Describe()}, we.Reverted...)
 		}
-		we.RevertErr = scrub(errors.Join(revertErrs...), secret)
+		we.RevertErr = sensitive.Scrub(errors.Join(revertErrs...), c.Secret)
 		return we
 	}
 	return nil

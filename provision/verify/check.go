@@ -10,8 +10,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/credential"
 	"github.com/provisionhq/provision/provision/exchange"
-	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
 	"github.com/provisionhq/provision/provision/sensitive"
 )
 
@@ -91,7 +92,7 @@ type Checker struct {
 	// Retry bounds both waits: for a new secret to reach the identity platform, and for
 	// Exchange to apply a registration or a grant that is in place; zero fields take the
 	// Default* values.
-	Retry graph.RetryPolicy
+	Retry retry.Policy
 	// Exchange, when set, is read to name the cause of a refused login (service principal
 	// missing or registered with the wrong object id, no FullAccess, SMTP AUTH off, or all in
 	// place: propagation). Without it the cause is given as the list of candidates.
@@ -198,21 +199,11 @@ func (c Checker) Run(ctx context.Context, app Application) Report {
 }
 
 func (c Checker) withDefaults() Checker {
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
-	if c.Retry.BaseDelay == 0 {
-		c.Retry.BaseDelay = DefaultBaseDelay
-	}
-	if c.Retry.MaxDelay == 0 {
-		c.Retry.MaxDelay = DefaultMaxDelay
-	}
-	if c.Retry.MaxElapsed == 0 {
-		c.Retry.MaxElapsed = DefaultMaxElapsed
-	}
+	c.Clock = clock.Or(c.Clock)
+	c.Retry = c.Retry.Or(RetryPolicy())
 	e := &c.Endpoints
-	e.Graph = strings.TrimSuffix(firstOf(e.Graph, "https://graph.microsoft.com"), "/")
-	e.Exchange = strings.TrimSuffix(firstOf(e.Exchange, exchange.DefaultEndpoint), "/")
+	e.Graph = strings.TrimSuffix(firstOf(e.Graph, credential.DefaultGraph), "/")
+	e.Exchange = strings.TrimSuffix(firstOf(e.Exchange, credential.DefaultExchange), "/")
 	e.SMTP = firstOf(e.SMTP, DefaultSMTPEndpoint)
 	e.IMAP = firstOf(e.IMAP, DefaultIMAPEndpoint)
 	e.POP = firstOf(e.POP, DefaultPOPEndpoint)

@@ -230,7 +230,7 @@ func TestVerifyNamesEachCause(t *testing.T) {
 			if diff := cmp.Diff(tc.want, outcomes(report)); diff != "" {
 				t.Errorf("outcomes (-want +got):\n%s", diff)
 			}
-			if waited := m.f.Clock.Now().Sub(start); waited > 3*verify.DefaultMaxElapsed {
+			if waited := m.f.Clock.Now().Sub(start); waited > 3*verify.RetryPolicy().MaxElapsed {
 				t.Errorf("verify waited %s, beyond its bounds", waited)
 			}
 			for _, c := range report.Checks {

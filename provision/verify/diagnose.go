@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/provisionhq/provision/provision/exchange"
-	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // errPropagating marks a refused login whose every precondition is in place.
@@ -27,7 +27,7 @@ func (r *run) mailCheck(ctx context.Context, p protocol, mailbox string, haveTok
 	var res loginResult
 	var d diagnosis
 	start := r.Clock.Now()
-	err := graph.Retry(ctx, r.Clock, r.Retry, func(ctx context.Context) error {
+	err := retry.Do(ctx, r.Clock, r.Retry, func(ctx context.Context) error {
 		c.Attempts++
 		res = p.login(ctx, r, addr, mailbox, r.tokens["exchange"])
 		if res.ok || res.err != nil || res.noXOAUTH2 {

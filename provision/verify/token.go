@@ -15,7 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/provisionhq/provision/provision/credential"
-	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
+	"github.com/provisionhq/provision/provision/sensitive"
 )
 
 // tokenClaims are the claims of an app-only access token verify reads; nothing checks the
@@ -76,12 +77,12 @@ func (r *run) tokenCheck(ctx context.Context, kind, endpoint string, declared []
 	}
 	cred, err := r.credential()
 	if err != nil {
-		return failed(c, CauseSignIn, scrub(err, r.app.Secret).Error(), "the client secret credential could not be built",
+		return failed(c, CauseSignIn, sensitive.Scrub(err, r.app.Secret).Error(), "the client secret credential could not be built",
 			"check the tenant id, the client id and AZURE_AUTHORITY_HOST")
 	}
 	var last *Error
 	var token string
-	err = graph.Retry(ctx, r.Clock, r.Retry, func(ctx context.Context) error {
+	err = retry.Do(ctx, r.Clock, r.Retry, func(ctx context.Context) error {
 		c.Attempts++
 		tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{endpoint + "/.default"}})
 		if err != nil {
@@ -98,7 +99,7 @@ func (r *run) tokenCheck(ctx context.Context, kind, endpoint string, declared []
 		c.Attempts = 0 // only a wait is worth reporting
 	}
 	if err != nil {
-		detail := scrub(err, r.app.Secret).Error()
+		detail := sensitive.Scrub(err, r.app.Secret).Error()
 		if last != nil {
 			detail = last.Description
 		}

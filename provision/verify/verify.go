@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,17 +21,17 @@ import (
 
 	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/credential"
-	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/deadline"
+	"github.com/provisionhq/provision/provision/retry"
 	"github.com/provisionhq/provision/provision/sensitive"
 )
 
-// Default bounds of the wait for a new secret. Entra usually accepts a new secret within
-// seconds; a couple of minutes covers the slow replicas without holding a CI job for long.
-const (
-	DefaultBaseDelay  = 2 * time.Second
-	DefaultMaxDelay   = 15 * time.Second
-	DefaultMaxElapsed = 2 * time.Minute
-)
+// RetryPolicy is the default of ClientSecret.Retry, the wait for a new secret to be accepted.
+// Entra usually accepts a new secret within seconds; a couple of minutes covers the slow
+// replicas without holding a CI job for long.
+func RetryPolicy() retry.Policy {
+	return retry.Policy{BaseDelay: 2 * time.Second, MaxDelay: 15 * time.Second, MaxElapsed: 2 * time.Minute, Multiplier: 2}
+}
 
 // The AADSTS errors a secret or application not replicated yet produces: the secret is
 // unknown (7000215), the application is unknown (700016), or its service principal is
@@ -51,12 +52,14 @@ type ClientSecret struct {
 	// may get an app-only token for it, whatever permissions it holds.
 	Scope string
 	// Transport sends the token requests (tests trust the simulator's CA with it); nil means
-	// azcore's default.
+	// an http.Client over a clone of http.DefaultTransport. Deadline bounds each of them.
 	Transport policy.Transporter
+	// Deadline bounds each token request and tells its Waiting callback about slow answers.
+	Deadline deadline.Options
 	// Clock paces the retries; nil means the wall clock.
 	Clock clock.Clock
-	// Retry bounds the wait for propagation; zero fields take the Default* values.
-	Retry graph.RetryPolicy
+	// Retry bounds the wait for propagation; zero fields take RetryPolicy's.
+	Retry retry.Policy
 }
 
 // Error is a secret that did not sign in: the AADSTS code and description the identity
@@ -79,10 +82,7 @@ func (v ClientSecret) Verify(ctx context.Context, tenantID, clientID string, sec
 	if v.Scope == "" {
 		return errors.New("verify secret: no token scope configured")
 	}
-	clk := v.Clock
-	if clk == nil {
-		clk = clock.Real{}
-	}
+	clk := clock.Or(v.Clock)
 	host := v.AuthorityHost
 	if host == "" {
 		host = credential.DefaultAuthority
@@ -99,28 +99,18 @@ func (v ClientSecret) Verify(ctx context.Context, tenantID, clientID string, sec
 			Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: host},
 			// azcore retries what never reached the platform (throttling, 5xx, dropped
 			// connections); the propagation retries are ours, on the injected clock.
-			Transport: v.Transport,
+			Transport: v.Deadline.WrapDoer(v.Transport, func(r *http.Request) string { return "sign-in " + r.Method + " " + r.URL.Path }),
 		},
 		DisableInstanceDiscovery: !credential.IsPublicAuthority(u.Hostname()),
 	}
 	cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, secret.Reveal(), opts)
 	if err != nil {
-		return fmt.Errorf("verify secret: %w", scrub(err, secret))
-	}
-	p := v.Retry
-	if p.BaseDelay == 0 {
-		p.BaseDelay = DefaultBaseDelay
-	}
-	if p.MaxDelay == 0 {
-		p.MaxDelay = DefaultMaxDelay
-	}
-	if p.MaxElapsed == 0 {
-		p.MaxElapsed = DefaultMaxElapsed
+		return fmt.Errorf("verify secret: %w", sensitive.Scrub(err, secret))
 	}
 	start := clk.Now()
 	var last *Error
 	attempts := 0
-	err = graph.Retry(ctx, clk, p, func(ctx context.Context) error {
+	err = retry.Do(ctx, clk, v.Retry.Or(RetryPolicy()), func(ctx context.Context) error {
 		attempts++
 		_, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{v.Scope}})
 		if err == nil {
@@ -136,7 +126,7 @@ func (v ClientSecret) Verify(ctx context.Context, tenantID, clientID string, sec
 		return nil
 	}
 	if last == nil || ctx.Err() != nil {
-		return fmt.Errorf("verify secret: %w", scrub(err, secret))
+		return fmt.Errorf("verify secret: %w", sensitive.Scrub(err, secret))
 	}
 	last.Attempts, last.Waited = attempts, clk.Now().Sub(start)
 	return last
@@ -160,18 +150,10 @@ func aadsts() *regexp.Regexp {
 // describe shortens an azidentity error, which dumps the whole response, to the AADSTS code and
 // description; the secret is scrubbed in any case.
 func describe(err error, secret sensitive.String) *Error {
-	text := scrub(err, secret).Error()
+	text := sensitive.Scrub(err, secret).Error()
 	if m := aadsts().FindStringSubmatch(text); m != nil {
 		return &Error{Code: m[1], Description: m[1] + strings.TrimRight(m[2], " .") + "."}
 	}
 	line, _, _ := strings.Cut(text, "\n")
 	return &Error{Description: line}
-}
-
-// scrub returns err's text with the secret masked.
-func scrub(err error, secret sensitive.String) error {
-	if secret.IsZero() {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret.Reveal(), sensitive.Mask))
 }

@@ -106,8 +106,8 @@ func TestVerify(t *testing.T) {
 				if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "Trace ID") {
 					t.Errorf("%s: error is not short and clean: %v", tc.reason, err)
 				}
-				if verr.Waited > verify.DefaultMaxElapsed {
-					t.Errorf("%s: waited %s, more than the bound %s", tc.reason, verr.Waited, verify.DefaultMaxElapsed)
+				if verr.Waited > verify.RetryPolicy().MaxElapsed {
+					t.Errorf("%s: waited %s, more than the bound %s", tc.reason, verr.Waited, verify.RetryPolicy().MaxElapsed)
 				}
 			}
 			if got := tenant.Stats().TokenRequests; got < tc.wantTokens || got > tc.wantTokens+1 {
