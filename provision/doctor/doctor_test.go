@@ -114,7 +114,7 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 		},
 		{
 			reason:      "without an Exchange role the permission alone is not enough",
-			revoke:      "Exchange Recipient Administrator",
+			revoke:      "Exchange Recipient Administrator,Exchange Administrator",
 			wantFailing: []rights.StepID{rights.StepSendAs},
 			wantFixes:   []rights.Right{{Kind: rights.DirectoryRole, Name: rights.RoleExchangeRecipientAdmin}},
 			planFails:   true,
@@ -126,8 +126,11 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 			if _, err := s.Tenant.SeedPortalApp(simtenant.PortalApp{DisplayName: "OpenFire", UniqueName: "openfire-mail", ServicePrincipal: true}); err != nil {
 				t.Fatal(err)
 			}
-			if tc.revoke != "" {
-				if err := s.Tenant.RevokeOperatorRight(tc.revoke); err != nil {
+			for _, right := range strings.Split(tc.revoke, ",") {
+				if right == "" {
+					continue
+				}
+				if err := s.Tenant.RevokeOperatorRight(right); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -106,6 +106,11 @@ func NeedOf(docs []*manifests.Document) rights.Need {
 			// Mailboxes and trustees are looked up as users, and trustees also as mail-enabled groups.
 			n.SendAs, n.Users, n.Groups = true, true, true
 		}
+		if len(d.Mailboxes) > 0 {
+			// Mailboxes are looked up as users; the registration in Exchange is managed (made or
+			// removed) whenever mailboxes are listed, and the transport config is read.
+			n.MailboxAccess, n.ExchangeServicePrincipal, n.Users = true, true, true
+		}
 	}
 	return n
 }

@@ -28,6 +28,14 @@ const (
 	OpReadGrants              Operation = "read-grants"
 	OpReadGroups              Operation = "read-groups"
 	OpManageExchangeMailboxes Operation = "manage-exchange-mailboxes"
+	// OpRegisterExchangeServicePrincipal registers (or removes) the application's service
+	// principal in Exchange Online (New-/Get-/Remove-ServicePrincipal).
+	OpRegisterExchangeServicePrincipal Operation = "register-exchange-service-principal"
+	// OpManageMailboxAccess grants FullAccess on a mailbox (Add-/Get-/Remove-MailboxPermission)
+	// and sets its SMTP AUTH switch (Get-/Set-CASMailbox).
+	OpManageMailboxAccess Operation = "manage-mailbox-access"
+	// OpReadTransportConfig reads the organisation's SMTP AUTH setting (Get-TransportConfig).
+	OpReadTransportConfig Operation = "read-transport-config"
 )
 
 // Requirement is what an identity needs for an operation: the step of the rights table the
@@ -65,6 +73,9 @@ func operationSteps() []opStep {
 		{OpReadGrants, "read the application's delegated permission grants", StepReadConsent},
 		{OpReadGroups, "look up groups", StepReadGroups},
 		{OpManageExchangeMailboxes, "grant Send-As in Exchange Online", StepSendAs},
+		{OpRegisterExchangeServicePrincipal, "register the application's service principal in Exchange Online", StepExchangeServicePrincipal},
+		{OpManageMailboxAccess, "grant the application FullAccess on a mailbox, or set its SMTP AUTH", StepMailboxAccess},
+		{OpReadTransportConfig, "read the organisation's SMTP AUTH setting (Get-TransportConfig)", StepExchangeServicePrincipal},
 	}
 }
 

@@ -96,6 +96,12 @@ const (
 	StepReadUsers        StepID = "read-users"
 	StepReadGroups       StepID = "read-groups"
 	StepSendAs           StepID = "send-as"
+	// StepExchangeServicePrincipal registers the application in Exchange Online and reads the
+	// organisation's transport settings: Exchange Administrator.
+	StepExchangeServicePrincipal StepID = "exchange-service-principal"
+	// StepMailboxAccess grants FullAccess on mailboxes and sets their SMTP AUTH: Exchange
+	// Recipient Administrator is enough.
+	StepMailboxAccess StepID = "mailbox-access"
 )
 
 // Step is one thing a run does and the rights that allow it.
@@ -134,12 +140,18 @@ type Need struct {
 	Users              bool // users named (assignments, Send-As)
 	Groups             bool // groups looked up (assignments, Send-As trustees)
 	SendAs             bool
+	// ExchangeServicePrincipal: some mailbox has appAccess (or the registration is removed),
+	// and the organisation's SMTP AUTH setting is read.
+	ExchangeServicePrincipal bool
+	// MailboxAccess: mailboxes are listed (FullAccess, SMTP AUTH).
+	MailboxAccess bool
 }
 
 // Everything is the Need of a run that uses every feature: doctor without a manifest, and
 // ExplainDenied, which does not know the manifests.
 func Everything() Need {
-	return Need{DelegatedConsent: true, ApplicationConsent: true, GraphAppRoles: true, Assignments: true, Users: true, Groups: true, SendAs: true}
+	return Need{DelegatedConsent: true, ApplicationConsent: true, GraphAppRoles: true, Assignments: true, Users: true, Groups: true, SendAs: true,
+		ExchangeServicePrincipal: true, MailboxAccess: true}
 }
 
 // Steps lists the steps a run with need performs, with the rights each needs. Reading and
@@ -215,6 +227,25 @@ func Steps(need Need) []Step {
 			AppOnly:   alts,
 			UserRoles: []Right{role(RoleExchangeRecipientAdmin), role(RoleExchangeAdmin), role(RoleGlobalAdmin)},
 			Note:      "an application needs both the Exchange.ManageAsApp permission and an Exchange role"})
+	}
+	exchangeStep := func(id StepID, action string, roles []string, note string) Step {
+		var alts []Alternative
+		var users []Right
+		for _, r := range roles {
+			alts = append(alts, Alternative{exoPerm("Exchange.ManageAsApp"), role(r)})
+			users = append(users, role(r))
+		}
+		return Step{ID: id, Action: action, AppOnly: alts, UserRoles: users, Note: note}
+	}
+	if need.ExchangeServicePrincipal {
+		steps = append(steps, exchangeStep(StepExchangeServicePrincipal,
+			"register the application's service principal in Exchange Online and read the organisation's SMTP AUTH setting",
+			[]string{RoleExchangeAdmin, RoleGlobalAdmin},
+			"New-ServicePrincipal and Get-TransportConfig need Exchange Administrator; Exchange Recipient Administrator is not enough"))
+	}
+	if need.MailboxAccess {
+		steps = append(steps, exchangeStep(StepMailboxAccess, "grant FullAccess on the listed mailboxes and set their SMTP AUTH",
+			[]string{RoleExchangeRecipientAdmin, RoleExchangeAdmin, RoleGlobalAdmin}, "an application needs both the Exchange.ManageAsApp permission and an Exchange role"))
 	}
 	return steps
 }

@@ -8,7 +8,7 @@ import (
 
 func TestStepOf(t *testing.T) {
 	ids := []StepID{StepReadApplications, StepReadConsent, StepWriteApplication, StepGrantDelegated, StepGrantApplication,
-		StepAssign, StepReadUsers, StepReadGroups, StepSendAs}
+		StepAssign, StepReadUsers, StepReadGroups, StepSendAs, StepExchangeServicePrincipal, StepMailboxAccess}
 	var got []StepID
 	for _, s := range Steps(Everything()) {
 		got = append(got, s.ID)

@@ -86,6 +86,7 @@ func (t *Tenant) serveExchange(w http.ResponseWriter, r *http.Request) {
 			Authenticated:  true,
 			ManageAsApp:    c.exoRoles[exchangeManageAsApp],
 			RecipientAdmin: c.wids[roleExchangeRecipient] || c.wids[roleExchangeAdmin] || c.wids[roleGlobalAdmin],
+			ExchangeAdmin:  c.wids[roleExchangeAdmin] || c.wids[roleGlobalAdmin],
 			Name:           c.clientID,
 		}
 		rq.caller = c

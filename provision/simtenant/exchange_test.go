@@ -43,7 +43,8 @@ func TestExchangeMountRightsAndState(t *testing.T) {
 		want   int
 	}{
 		{"the operator holds Exchange.ManageAsApp and Exchange Recipient Administrator", "", http.StatusOK},
-		{"without the directory role Exchange answers 403", "Exchange Recipient Administrator", http.StatusForbidden},
+		{"with Exchange Administrator alone, still allowed", "Exchange Recipient Administrator", http.StatusOK},
+		{"without either directory role Exchange answers 403", "Exchange Administrator", http.StatusForbidden},
 		{"without the app role as well, 401", exchangeManageAsApp, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
@@ -56,8 +57,8 @@ func TestExchangeMountRightsAndState(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", tt.reason, got, tt.want)
 		}
 	}
-	if got := f.tenant.Stats().ByRoute["POST /exchange/adminapi/beta/{tenant}/InvokeCommand"]; got != 3 {
-		t.Errorf("Exchange calls counted = %d, want 3", got)
+	if got := f.tenant.Stats().ByRoute["POST /exchange/adminapi/beta/{tenant}/InvokeCommand"]; got != 4 {
+		t.Errorf("Exchange calls counted = %d, want 4", got)
 	}
 
 	// Send-As grants live in the tenant state and survive Save/LoadState.

@@ -15,7 +15,7 @@ const operatorClientID = "7d1f5a2c-3b4e-4f60-9a8b-0c1d2e3f4a5b"
 // provision needs (graph.md §5.1), and Send-As management in Exchange.
 func operatorRights() []string {
 	return []string{"Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
-		"User.Read.All", "Group.Read.All", exchangeManageAsApp, "Exchange Recipient Administrator"}
+		"User.Read.All", "Group.Read.All", exchangeManageAsApp, "Exchange Recipient Administrator", "Exchange Administrator"}
 }
 
 type catalogue struct {
