@@ -90,6 +90,8 @@ func TestLoadOpenFire(t *testing.T) {
 					Assignments: &Assignments{Users: []string{"jm@office.openfire.pro", "jojo@office.openfire.pro"}},
 				},
 				SendAs: []SendAs{{Mailbox: "jm@office.openfire.pro", Trustees: []string{"jojo@office.openfire.pro"}}},
+				Mailboxes: []Mailbox{{Address: "jm@office.openfire.pro", SMTPAuth: SMTPAuthEnabled, AppAccess: true},
+					{Address: "jojo@office.openfire.pro", SMTPAuth: SMTPAuthEnabled}},
 			}}
 			if diff := cmp.Diff(want, docs, ignoreSource()); diff != "" {
 				t.Errorf("%s\nLoadFile(openfire.yaml) (-want +got):\n%s", tc.reason, diff)

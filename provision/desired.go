@@ -37,6 +37,10 @@ type Desired struct {
 	Assignments *DesiredAssignments
 	// SendAs are the document's Send-As grants (Exchange Online).
 	SendAs []DesiredSendAs
+	// Mailboxes are the mailboxes the application signs in to (Exchange Online);
+	// MailboxesManaged is whether the document has a mailboxes key.
+	Mailboxes        []DesiredMailbox
+	MailboxesManaged bool
 
 	// Secrets are the client secrets the manifest manages, recognised by name.
 	Secrets []DesiredSecret
@@ -69,6 +73,7 @@ func DesiredFromDocument(d *manifests.Document) Desired {
 		want.AssignmentRequired = &r
 	}
 	want.Assignments, want.SendAs = desiredAssignments(d), desiredSendAs(d)
+	want.Mailboxes, want.MailboxesManaged = desiredMailboxes(d)
 	return want
 }
 
@@ -82,11 +87,11 @@ func (d Desired) problem(path string, err error) manifests.Diagnostic {
 
 // usesExchange reports whether the document asks for anything only the Exchange Online admin
 // API can do.
-func (d Desired) usesExchange() bool { return len(d.SendAs) > 0 }
+func (d Desired) usesExchange() bool { return len(d.SendAs) > 0 || d.MailboxesManaged }
 
-// ErrNoExchange reports manifests that need Exchange Online (sendAs) to an engine without an
-// Exchange client.
-var ErrNoExchange = errors.New("sendAs needs the Exchange Online admin API, and no Exchange client is configured " +
+// ErrNoExchange reports manifests that need Exchange Online (sendAs, mailboxes) to an engine
+// without an Exchange client.
+var ErrNoExchange = errors.New("sendAs and mailboxes need the Exchange Online admin API, and no Exchange client is configured " +
 	"(provision builds one for PROVISION_EXCHANGE_ENDPOINT, default https://outlook.office365.com; " +
 	"library users set Engine.Exchange)")
 

@@ -23,6 +23,12 @@
 //   - secret.go: client secrets, their delivery to sinks and rotation (secret).
 //   - userassignment.go: users and groups assigned to the enterprise app (user_assignment).
 //   - sendas.go: Send-As rights in Exchange Online (send_as).
+//   - mailbox.go: the listed mailboxes and the application's registration as Exchange holds
+//     them: read-only; resolves the mailboxes for the three mailbox kinds.
+//   - mailboxsmtpauth.go: a mailbox's SMTP AUTH switch (mailbox_smtp_auth).
+//   - exchangeserviceprincipal.go: the application registered in Exchange Online
+//     (exchange_service_principal).
+//   - mailboxfullaccess.go: the application's FullAccess on a mailbox (mailbox_full_access).
 //
 // # The kind contract
 //

@@ -115,7 +115,7 @@ func TestPlanApplyPlanIsEmpty(t *testing.T) {
 		want     []string
 	}{
 		"openfire": {
-			reason:   "the whole OpenFire procedure: app, enterprise app, Graph consent and three Exchange roles",
+			reason:   "the whole OpenFire procedure: app, enterprise app, Graph and Exchange consent, secret, assignments, Send-As, and the mailbox side: SMTP AUTH, the Exchange registration, FullAccess",
 			manifest: "openfire.yaml",
 			want: []string{
 				`+ application["OpenFire"]`,
@@ -129,6 +129,10 @@ func TestPlanApplyPlanIsEmpty(t *testing.T) {
 				`+ application["OpenFire"].assignment.user["jm@office.openfire.pro"]`,
 				`+ application["OpenFire"].assignment.user["jojo@office.openfire.pro"]`,
 				`+ send_as["jm@office.openfire.pro"].trustee["jojo@office.openfire.pro"]`,
+				`~ mailbox["jm@office.openfire.pro"].smtp_auth`,
+				`~ mailbox["jojo@office.openfire.pro"].smtp_auth`,
+				`+ application["OpenFire"].exchange_service_principal`,
+				`+ mailbox["jm@office.openfire.pro"].full_access`,
 			},
 		},
 		"minimal": {

@@ -63,6 +63,10 @@ func kinds() []kind {
 		secretKind{},
 		userAssignmentKind{},
 		sendAsKind{},
+		mailboxKind{},
+		mailboxSMTPAuthKind{},
+		exchangeServicePrincipalKind{},
+		mailboxFullAccessKind{},
 	}
 }
 

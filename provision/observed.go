@@ -23,4 +23,7 @@ type Observed struct {
 	AssignedTo []Assignment
 	// SendAs is the Send-As state of the mailboxes the manifests name, read from Exchange.
 	SendAs []ObservedSendAs
+	// Mail is the mailbox side of mail access (the listed mailboxes, the application's
+	// registration in Exchange), nil when the document lists no mailboxes.
+	Mail *ObservedMail
 }

@@ -62,3 +62,6 @@ func uuidStr[T fmt.Stringer](p *T) string {
 	}
 	return (*p).String()
 }
+
+// sameID compares two directory object ids (GUIDs, in whatever case they were written).
+func sameID(a, b string) bool { return strings.EqualFold(a, b) }

@@ -41,6 +41,8 @@ type docPlan struct {
 	sp  *ObservedServicePrincipal
 	// apis are the document's permissions resolved against the tenant's resource APIs.
 	apis []resolvedAPI
+	// mailboxes are the document's mailboxes resolved against the directory and Exchange.
+	mailboxes []resolvedMailbox
 
 	changes  []Change
 	warnings []Warning

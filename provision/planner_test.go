@@ -164,7 +164,11 @@ func TestPlanDocument(t *testing.T) {
 			Source: manifests.Pos{File: "openfire.yaml", Line: line, Col: 3},
 		}
 	}
-	openfireWarnings := []Warning{graphWarning("SMTP.Send, POP.AccessAsUser.All, IMAP.AccessAsUser.All", 15)}
+	// The document lists Exchange Online's app-only roles but no mailbox to use them on.
+	rolesWarning := Warning{Address: app, Source: manifests.Pos{File: "openfire.yaml", Line: 6, Col: 3},
+		Message: "IMAP.AccessAsApp, POP.AccessAsApp, SMTP.SendAsApp grant(s) nothing by themselves: Exchange also needs the application " +
+			"registered and FullAccess on each mailbox it signs in to; list those mailboxes under mailboxes with appAccess: true"}
+	openfireWarnings := []Warning{graphWarning("SMTP.Send, POP.AccessAsUser.All, IMAP.AccessAsUser.All", 15), rolesWarning}
 	sorted := "[IMAP.AccessAsUser.All Mail.ReadWrite Mail.Send Mail.Send.Shared POP.AccessAsUser.All SMTP.Send User.Read User.Read.All offline_access]"
 
 	cases := map[string]struct {
@@ -244,6 +248,7 @@ func TestPlanDocument(t *testing.T) {
 				"~ " + app + `.consent["Microsoft Graph"].delegated`,
 				"    scope = " + sorted + " -> [User.Read offline_access]",
 			},
+			wantWarnings: []Warning{rolesWarning},
 		},
 		"RedirectURIAdded": {
 			reason: "a redirect URI added in the portal is removed: the manifest's list is authoritative",
@@ -326,7 +331,7 @@ func TestPlanDocument(t *testing.T) {
 				Address: app,
 				Message: "admin consent is pending for Microsoft Graph: User.Read; Office 365 Exchange Online: POP.AccessAsApp, SMTP.SendAsApp; set adminConsent: true, or have an administrator grant it",
 				Source:  manifests.Pos{File: "openfire.yaml", Line: 15, Col: 3},
-			}},
+			}, rolesWarning},
 		},
 		"AmbiguousName": {
 			reason: "two apps with the manifest's name and no uniqueName cannot be told apart",

@@ -29,8 +29,8 @@ func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
 	if code := c.run(t, "plan", "--detailed-exitcode", "--simulate="+state, manifest); code != exitChangesPending {
 		t.Fatalf("first plan: exit %d, want %d; stderr:\n%s", code, exitChangesPending, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Plan: 11 to add, 0 to change, 0 to destroy.") {
-		t.Errorf("first plan does not add 10 objects:\n%s", c.stdout.String())
+	if !strings.Contains(c.stdout.String(), "Plan: 13 to add, 2 to change, 0 to destroy.") {
+		t.Errorf("first plan does not add 13 objects and change 2:\n%s", c.stdout.String())
 	}
 
 	if code := c.run(t, "apply", "--simulate="+state, manifest); code != exitError ||
@@ -41,7 +41,7 @@ func TestSimulateApplyThenPlanIsEmpty(t *testing.T) {
 	if code := c.run(t, "apply", "--auto-approve", "--simulate="+state, manifest); code != exitOK {
 		t.Fatalf("apply: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Apply complete: 11 applied, 0 failed, 0 skipped.") {
+	if !strings.Contains(c.stdout.String(), "Apply complete: 15 applied, 0 failed, 0 skipped.") {
 		t.Errorf("apply summary missing:\n%s", c.stdout.String())
 	}
 	// The result of each change, with its id, is a result: stdout, as terraform prints it.
@@ -240,7 +240,7 @@ func TestPlanSeveralFiles(t *testing.T) {
 	if code := c.run(t, "plan", "--simulate="+state, dir); code != exitOK {
 		t.Fatalf("plan dir: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Total for 2 files: 13 to add, 0 to change, 0 to destroy.") {
+	if !strings.Contains(c.stdout.String(), "Total for 2 files: 15 to add, 2 to change, 0 to destroy.") {
 		t.Errorf("no total line:\n%s", c.stdout.String())
 	}
 	if code := c.run(t, "plan", "-o", "json", "--simulate="+state, dir); code != exitOK {
@@ -250,8 +250,8 @@ func TestPlanSeveralFiles(t *testing.T) {
 	if err := json.Unmarshal(c.stdout.Bytes(), &out); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, c.stdout.String())
 	}
-	if len(out.Runs) != 2 || out.Runs[1].Tenant != "office.openfire.pro" || out.Summary.Add != 13 {
-		t.Errorf("runs = %+v, summary %+v; want 2 runs (openfire for office.openfire.pro last) adding 13", out.Runs, out.Summary)
+	if len(out.Runs) != 2 || out.Runs[1].Tenant != "office.openfire.pro" || out.Summary.Add != 15 {
+		t.Errorf("runs = %+v, summary %+v; want 2 runs (openfire for office.openfire.pro last) adding 15", out.Runs, out.Summary)
 	}
 }
 

@@ -31,12 +31,12 @@ func TestDoctorAgainstTheSimulatedTenant(t *testing.T) {
 			wantText: []string{"ok      look up the groups"},
 		},
 		{
-			reason:   "a missing Exchange role is named with its fix, and doctor exits 1",
-			revoke:   "Exchange Recipient Administrator",
+			reason:   "a missing Exchange role is named with its fix, and doctor exits 1: registering the app in Exchange for its mailboxes needs Exchange Administrator, Send-As does not",
+			revoke:   "Exchange Administrator",
 			args:     []string{example},
 			wantCode: exitError,
-			wantText: []string{"MISSING grant Send-As in Exchange Online", "missing: grant Exchange Recipient Administrator (Entra role)",
-				"To fix every step, grant: Exchange Recipient Administrator (Entra role)."},
+			wantText: []string{"ok      grant Send-As in Exchange Online", "MISSING register the application's service principal in Exchange Online",
+				"missing: grant Exchange Administrator (Entra role)", "To fix every step, grant: Exchange Administrator (Entra role)."},
 		},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {

@@ -30,8 +30,8 @@ func TestSavedPlanAppliesExactlyWhatWasReviewed(t *testing.T) {
 	if code := c.run(t, "apply", state, saved); code != exitOK {
 		t.Fatalf("apply of the saved plan: exit %d; stderr:\n%s", code, c.stderr.String())
 	}
-	if !strings.Contains(c.stdout.String(), "Apply complete: 11 applied, 0 failed, 0 skipped.") {
-		t.Errorf("apply of the saved plan did not apply its 11 changes:\n%s", c.stdout.String())
+	if !strings.Contains(c.stdout.String(), "Apply complete: 15 applied, 0 failed, 0 skipped.") {
+		t.Errorf("apply of the saved plan did not apply its 15 changes:\n%s", c.stdout.String())
 	}
 	if code := c.run(t, "plan", "--detailed-exitcode", state, manifest); code != exitOK {
 		t.Errorf("plan after applying the saved plan: exit %d; stdout:\n%s", code, c.stdout.String())

@@ -108,15 +108,15 @@ func TestDoctorNamesTheRevokedRight(t *testing.T) {
 		{
 			reason:      "without Exchange.ManageAsApp the Exchange admin API refuses Send-As",
 			revoke:      "Exchange.ManageAsApp",
-			wantFailing: []rights.StepID{rights.StepSendAs},
+			wantFailing: []rights.StepID{rights.StepSendAs, rights.StepExchangeServicePrincipal, rights.StepMailboxAccess},
 			wantFixes:   []rights.Right{{Kind: rights.ExchangePermission, Name: "Exchange.ManageAsApp"}},
 			planFails:   true,
 		},
 		{
 			reason:      "without an Exchange role the permission alone is not enough",
 			revoke:      "Exchange Recipient Administrator,Exchange Administrator",
-			wantFailing: []rights.StepID{rights.StepSendAs},
-			wantFixes:   []rights.Right{{Kind: rights.DirectoryRole, Name: rights.RoleExchangeRecipientAdmin}},
+			wantFailing: []rights.StepID{rights.StepSendAs, rights.StepExchangeServicePrincipal, rights.StepMailboxAccess},
+			wantFixes:   []rights.Right{{Kind: rights.DirectoryRole, Name: rights.RoleExchangeAdmin}},
 			planFails:   true,
 		},
 	} {

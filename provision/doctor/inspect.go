@@ -143,9 +143,9 @@ const WarningRights = "rights"
 // cannot be had is not a warning but the error plan would meet anyway.
 func Preflight(ctx context.Context, cred azcore.TokenCredential, graphScope, exchangeScope string, docs []*manifests.Document) ([]provision.Warning, error) {
 	need := NeedOf(docs)
-	if !need.SendAs {
-		// Only Send-As needs the Exchange token's rights: a plan without it asks for no
-		// Exchange token (a tenant without Exchange Online could not issue one).
+	if !need.SendAs && !need.MailboxAccess && !need.ExchangeServicePrincipal {
+		// Only Send-As and mailboxes need the Exchange token's rights: a plan without them asks
+		// for no Exchange token (a tenant without Exchange Online could not issue one).
 		exchangeScope = ""
 	}
 	s, err := Inspect(ctx, cred, graphScope, exchangeScope)

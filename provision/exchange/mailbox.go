@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
 )
 
 // SMTPAuth is a mailbox's own SMTP AUTH switch, Set-CASMailbox -SmtpClientAuthenticationDisabled.

@@ -194,7 +194,20 @@ func onboarding(admin, sender1, sender2 string) []string {
 	for _, u := range trustees {
 		out = append(out, `+ send_as["`+admin+`"].trustee["`+u+`"]`)
 	}
-	return out
+	return append(out, mailboxSide(admin, sender1, sender2)...)
+}
+
+// mailboxSide is the template's mailbox side for a customer who has none yet: SMTP AUTH on
+// for every mailbox that logs in, the registration in Exchange, FullAccess on the reference
+// mailbox.
+func mailboxSide(admin, sender1, sender2 string) []string {
+	var out []string
+	mailboxes := []string{admin, sender1, sender2}
+	slices.Sort(mailboxes)
+	for _, m := range mailboxes {
+		out = append(out, `~ mailbox["`+m+`"].smtp_auth`)
+	}
+	return append(out, `+ application["OpenFire"].exchange_service_principal`, `+ mailbox["`+admin+`"].full_access`)
 }
 
 // TestOneTemplateThreeTenants runs the MSP example as the matrix workflow does: one job per
@@ -267,7 +280,7 @@ func TestOneTemplateThreeTenants(t *testing.T) {
 	}
 	want := map[string]jobResult{
 		"contoso": {planned: onboarding("admin@contoso.onmicrosoft.com", "jm@contoso.onmicrosoft.com", "jojo@contoso.onmicrosoft.com")},
-		"fabrikam": {planned: []string{
+		"fabrikam": {planned: append([]string{
 			`> application["OpenFire"]`,
 			`+ application["OpenFire"].consent["Office 365 Exchange Online"].delegated`,
 			`+ application["OpenFire"].secret["OpenFire Mail"]`,
@@ -276,7 +289,7 @@ func TestOneTemplateThreeTenants(t *testing.T) {
 			`+ application["OpenFire"].assignment.user["jojo@fabrikam.onmicrosoft.com"]`,
 			`+ send_as["jm@fabrikam.onmicrosoft.com"].trustee["contact@fabrikam.onmicrosoft.com"]`,
 			`+ send_as["jm@fabrikam.onmicrosoft.com"].trustee["jojo@fabrikam.onmicrosoft.com"]`,
-		}},
+		}, mailboxSide("jm@fabrikam.onmicrosoft.com", "contact@fabrikam.onmicrosoft.com", "jojo@fabrikam.onmicrosoft.com")...)},
 		"northwind": {
 			planned:  []string{`± application["OpenFire"].secret["OpenFire Mail"]`},
 			applyErr: true,
