@@ -34,6 +34,19 @@ type Snapshot struct {
 	Principals map[string]provision.DirectoryObject
 	// SendAs are the mailboxes asked for, in the order asked.
 	SendAs []provision.ObservedSendAs
+	// ExchangeServicePrincipal is the application's registration in Exchange Online, nil when
+	// it has none (or no mailbox was asked for).
+	ExchangeServicePrincipal *exchange.ServicePrincipal
+	// Mailboxes are the mailboxes asked for, with their Exchange settings.
+	Mailboxes []Mailbox
+}
+
+// Mailbox is one mailbox asked for and what Exchange holds of it.
+type Mailbox struct {
+	Address string
+	// Found is false when the directory or Exchange has no such mailbox.
+	Found bool
+	State exchange.MailboxState
 }
 
 // Result is an exported manifest: the document, and the comments Render places in it.
@@ -61,6 +74,8 @@ type Notes struct {
 	Groups map[string]string
 	// SendAs explains mailboxes and trustees the manifest cannot carry.
 	SendAs []string
+	// Mailboxes explains the mailbox side (the registration in Exchange, FullAccess, SMTP AUTH).
+	Mailboxes []string
 }
 
 // Build decides the manifest of s. now dates the secrets' comments (expired or not). The
@@ -96,6 +111,7 @@ func Build(s *Snapshot, now time.Time) Result {
 	n.Secrets = secrets(app.PasswordCredentials, now)
 	a.Assignments, n.Assignments = assignments(s, n.Groups)
 	doc.SendAs, n.SendAs = sendAs(s.SendAs)
+	doc.Mailboxes, n.Mailboxes = mailboxes(s)
 	if s.ServicePrincipal == nil {
 		n.Header = append(n.Header, "The application has no enterprise application (service principal) yet: plan will create one.")
 	}
@@ -399,4 +415,44 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// mailboxes writes the mailbox side of the asked mailboxes: each one's SMTP AUTH as it is,
+// and appAccess where the application's registration holds FullAccess. The key is written
+// only when there is something to manage (a registration, or a mailbox with its own SMTP
+// AUTH setting), since a mailboxes key makes the registration authoritative.
+func mailboxes(s *Snapshot) ([]manifests.Mailbox, []string) {
+	var out []manifests.Mailbox
+	var notes []string
+	reg := s.ExchangeServicePrincipal
+	wrongID := reg != nil && s.ServicePrincipal != nil && !strings.EqualFold(reg.ObjectID, s.ServicePrincipal.ID)
+	anyAccess, anySetting := false, false
+	for _, m := range s.Mailboxes {
+		if !m.Found {
+			notes = append(notes, fmt.Sprintf("Exchange Online has no mailbox %s: it is left out of mailboxes.", m.Address))
+			continue
+		}
+		entry := manifests.Mailbox{Address: m.Address, SMTPAuth: manifests.SMTPAuth(m.State.CAS.SMTPAuth)}
+		if reg != nil && s.ServicePrincipal != nil {
+			fa := m.State.Permissions.FullAccessOf(exchange.ServicePrincipal{ObjectID: s.ServicePrincipal.ID})
+			entry.AppAccess = fa.Granted
+			if fa.Denied {
+				notes = append(notes, fmt.Sprintf("A Deny row on %s refuses the application FullAccess; provision leaves it alone.", m.Address))
+			}
+		}
+		anyAccess = anyAccess || entry.AppAccess
+		anySetting = anySetting || entry.SMTPAuth != manifests.SMTPAuthOrganization
+		out = append(out, entry)
+	}
+	switch {
+	case wrongID:
+		notes = append(notes, fmt.Sprintf("The application is registered in Exchange Online with object id %s, which is not its enterprise application's (%s): no app-only login can work, and plan replaces the registration.",
+			reg.ObjectID, s.ServicePrincipal.ID))
+	case reg != nil && !anyAccess:
+		notes = append(notes, "The application is registered in Exchange Online but holds FullAccess on none of the exported mailboxes: mailboxes is left out (listing them would remove the registration); export the mailboxes it signs in to with --mailbox.")
+		return nil, notes
+	case reg == nil && !anySetting:
+		return nil, notes // nothing of the mailbox side to manage
+	}
+	return out, notes
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/export"
 	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
@@ -220,5 +221,34 @@ func TestExportRoundTrips(t *testing.T) {
 	// and Get-Recipient for the trustees it prints by name (the group).
 	if graphCalls != 4 || exchangeCalls > 3 {
 		t.Errorf("export read took %d Graph and %d Exchange requests, want 4 and at most 3", graphCalls, exchangeCalls)
+	}
+}
+
+// TestExportWritesTheMailboxSideBack: the mailbox side an administrator made by hand (the
+// application registered in Exchange, FullAccess on jm's mailbox, SMTP AUTH turned on for it)
+// is exported as mailboxes entries, and the exported manifest plans empty.
+func TestExportWritesTheMailboxSideBack(t *testing.T) {
+	h := simtest.Start(t)
+	ids := portalOpenFire(t, h)
+	ctx := context.Background()
+	if _, err := h.Exchange.NewServicePrincipal(ctx, ids.AppID, ids.ServicePrincipalID, "OpenFire"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Exchange.AddFullAccess(ctx, "jm@"+domain, ids.ServicePrincipalID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Exchange.SetSMTPAuth(ctx, "jm@"+domain, exchange.SMTPAuthEnabled); err != nil {
+		t.Fatal(err)
+	}
+	doc, out, p := exportAndPlan(t, h, export.Query{AppID: ids.AppID, Mailboxes: []string{"jm@" + domain, "jojo@" + domain}})
+	want := []manifests.Mailbox{
+		{Address: "jm@" + domain, SMTPAuth: manifests.SMTPAuthEnabled, AppAccess: true},
+		{Address: "jojo@" + domain, SMTPAuth: manifests.SMTPAuthOrganization},
+	}
+	if diff := cmp.Diff(want, doc.Mailboxes); diff != "" {
+		t.Errorf("exported mailboxes -want +got:\n%s\n%s", diff, out)
+	}
+	if !p.Empty() {
+		t.Errorf("plan of the exported manifest has %d changes, want none:\n%s", len(p.Changes), out)
 	}
 }

@@ -38,7 +38,9 @@ func Read(ctx context.Context, c *graph.Client, exc *exchange.Client, q Query) (
 	want := provision.Desired{Address: "export", AppID: q.AppID, Name: q.Name}
 	for _, mb := range q.Mailboxes {
 		want.SendAs = append(want.SendAs, provision.DesiredSendAs{Mailbox: provision.DesiredName{Name: mb}})
+		want.Mailboxes = append(want.Mailboxes, provision.DesiredMailbox{Address: provision.DesiredName{Name: mb}})
 	}
+	want.MailboxesManaged = len(q.Mailboxes) > 0
 	engine := &provision.Engine{Graph: c, Exchange: exc}
 	obs, err := engine.Observe(ctx, []provision.Desired{want}, provision.ObserveOptions{Complete: true})
 	if err != nil {
@@ -61,6 +63,17 @@ func Read(ctx context.Context, c *graph.Client, exc *exchange.Client, q Query) (
 	}
 	for _, mb := range q.Mailboxes {
 		s.SendAs = append(s.SendAs, sendAsOf(o, mb))
+	}
+	if o.Mail != nil {
+		s.ExchangeServicePrincipal = o.Mail.ServicePrincipal
+		for _, mb := range q.Mailboxes {
+			m := Mailbox{Address: mb}
+			u := o.Directory.User(mb)
+			if u != nil {
+				m.State, m.Found = o.Mail.Mailboxes[strings.ToLower(u.UserPrincipalName)]
+			}
+			s.Mailboxes = append(s.Mailboxes, m)
+		}
 	}
 	return s, nil
 }

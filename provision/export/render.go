@@ -28,6 +28,12 @@ func Render(r Result) ([]byte, error) {
 	} else if len(n.SendAs) > 0 {
 		root.Node.FootComment = comment(append([]string{"sendAs:"}, n.SendAs...))
 	}
+	if len(d.Mailboxes) > 0 {
+		k := root.add("mailboxes", mailboxesNode(d.Mailboxes))
+		k.HeadComment = comment(n.Mailboxes)
+	} else if len(n.Mailboxes) > 0 {
+		root.Node.FootComment = strings.TrimSpace(root.Node.FootComment + "\n" + comment(append([]string{"mailboxes:"}, n.Mailboxes...)))
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -104,6 +110,20 @@ func sendAsNode(entries []manifests.SendAs) *yaml.Node {
 		e.add("mailbox", scalar(s.Mailbox))
 		e.add("trustees", list(s.Trustees, nil))
 		e.add("exclusive", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(s.Exclusive)})
+		seq.Content = append(seq.Content, e.Node)
+	}
+	return seq
+}
+
+func mailboxesNode(entries []manifests.Mailbox) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, m := range entries {
+		e := mapping()
+		e.add("address", scalar(m.Address))
+		if m.SMTPAuth != "" {
+			e.add("smtpAuth", scalar(string(m.SMTPAuth)))
+		}
+		e.add("appAccess", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: fmt.Sprint(m.AppAccess)})
 		seq.Content = append(seq.Content, e.Node)
 	}
 	return seq
