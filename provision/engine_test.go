@@ -56,6 +56,7 @@ func newFixtureWith(tb testing.TB, opts simtenant.Options) *fixture {
 			Verify:        verify.ClientSecret{AuthorityHost: sim.Server.URL, Scope: sim.Server.URL + "/.default", Transport: sim.HTTPClient, Clock: sim.Clock}.Verify,
 			TenantID:      sim.TenantID,
 			AuthorityHost: sim.Server.URL + "/",
+			LockDir:       dir,
 		},
 	}
 	return &fixture{tenant: sim.Tenant, engine: engine, clock: sim.Clock}

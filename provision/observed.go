@@ -23,6 +23,9 @@ type Observed struct {
 	AssignedTo []Assignment
 	// SendAs is the Send-As state of the mailboxes the manifests name, read from Exchange.
 	SendAs []ObservedSendAs
+	// Sinks are what each managed secret's sinks hold, by secret name; nil when the engine
+	// has no sink factory.
+	Sinks map[string][]HeldSink
 	// Mail is the mailbox side of mail access (the listed mailboxes, the application's
 	// registration in Exchange), nil when the document lists no mailboxes.
 	Mail *ObservedMail

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/gitignore"
 	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/lockfile"
 	"github.com/provisionhq/provision/provision/retry"
 	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/sensitive"
@@ -43,7 +46,64 @@ func (secretKind) traits() traits {
 	return traits{stage: 4, needs: []Kind{KindApplication, KindServicePrincipal}, rotation: true, operations: []rights.Operation{rights.OpUpdateApplication}}
 }
 
-func (secretKind) observe(context.Context, int, *round) {}
+// HeldSink is what one sink of a managed secret holds, as observe read it: which credential
+// (never its value), nothing, or that it cannot be read back.
+type HeldSink struct {
+	// Sink names the sink as plans and errors do ("file ./creds.json").
+	Sink string
+	// State is what it holds; zero when reading it failed (Detail says why).
+	State  sink.HeldState
+	KeyID  string
+	Detail string
+	// Exposed is set for a file sink in a git work tree that git does not ignore: a
+	// `git add -A` would commit the secret.
+	Exposed *gitignore.Status
+}
+
+// readable reports whether the sink could be read (it holds a credential, or nothing).
+func (h HeldSink) readable() bool { return h.State == sink.HoldsCredential || h.State == sink.HoldsNothing }
+
+// observe reads, in round 1, what each managed secret's sinks hold: their keyIds, never
+// their values (a file's keyId, a Key Vault secret's keyId tag). Sinks that only receive (a
+// command's stdin, a CI step output) cannot be read back, and say so. It needs the engine's
+// sink factory; without one, plans know nothing of the sinks.
+func (secretKind) observe(_ context.Context, n int, r *round) {
+	if n != 1 || r.e.Secrets.Sinks == nil || r.opts.Complete {
+		return
+	}
+	for i, w := range r.wants {
+		for _, s := range w.Secrets {
+			sinks, err := r.e.Secrets.Sinks(s.Store)
+			if r.obs[i].Sinks == nil {
+				r.obs[i].Sinks = map[string][]HeldSink{}
+			}
+			if err != nil {
+				r.obs[i].Sinks[s.Name] = []HeldSink{{Sink: strings.Join(DescribeStore(s.Store), ", "), Detail: err.Error()}}
+				continue
+			}
+			held := make([]HeldSink, len(sinks))
+			r.obs[i].Sinks[s.Name] = held
+			for k, sk := range sinks {
+				r.localRead(func(ctx context.Context) error {
+					h := HeldSink{Sink: sk.Describe()}
+					got, err := sink.Observe(ctx, sk)
+					if err != nil {
+						h.Detail = err.Error()
+					} else {
+						h.State, h.KeyID, h.Detail = got.State, got.KeyID, got.Detail
+					}
+					if f, ok := sk.(*sink.File); ok {
+						if st, err := gitignore.Check(f.Path()); err == nil && st.Exposed() {
+							h.Exposed = &st
+						}
+					}
+					held[k] = h
+					return nil
+				})
+			}
+		}
+	}
+}
 
 // PasswordCredential is a client secret's metadata; the value is never readable after
 // creation, so it is not here.
@@ -88,7 +148,7 @@ func (secretKind) plan(d *docPlan) {
 		}
 		return
 	}
-	changes, warnings := planSecrets(d.want, d.app, d.opts)
+	changes, warnings := planSecrets(d.want, d.app, d.obs.Sinks, d.opts)
 	d.change(changes...)
 	d.warn(warnings...)
 	for _, s := range d.want.Secrets {
@@ -181,18 +241,157 @@ func desiredSecrets(secrets []manifests.Secret) []DesiredSecret {
 
 // planSecrets plans every secret of want against the registration app (nil when apply is to
 // create it), and warns about every credential of app that expires soon.
-func planSecrets(want Desired, app *ObservedApp, opts PlanOptions) ([]Change, []Warning) {
+func planSecrets(want Desired, app *ObservedApp, sinks map[string][]HeldSink, opts PlanOptions) ([]Change, []Warning) {
 	var changes []Change
 	var warnings []Warning
 	for _, s := range want.Secrets {
-		c, w := planSecret(want, app, s, opts)
+		c, w := planSecret(want, app, s, sinks[s.Name], opts)
 		changes = append(changes, c...)
 		warnings = append(warnings, w...)
+		warnings = append(warnings, sinkWarnings(want, s, sinks[s.Name])...)
 	}
 	if app == nil {
 		return changes, warnings
 	}
 	return changes, append(expiryWarnings(want, app, changes, opts), warnings...)
+}
+
+// sinkWarnings are what the plan should say of a secret's sinks: one that could not be read,
+// a file a `git add` would commit, and sinks that cannot be read back (then the plan cannot
+// tell whether they hold the newest credential).
+func sinkWarnings(want Desired, s DesiredSecret, held []HeldSink) []Warning {
+	var out []Warning
+	var blind []string
+	for _, h := range held {
+		switch {
+		case h.State == 0:
+			out = append(out, Warning{Address: secretAddress(want, s.Name), Source: want.pos(s.Path + ".store"),
+				Message: fmt.Sprintf("%s could not be read (%s): the plan cannot tell which credential it holds", h.Sink, h.Detail)})
+		case h.State == sink.CannotReadBack:
+			blind = append(blind, h.Sink)
+		}
+		if h.Exposed != nil {
+			out = append(out, Warning{Address: secretAddress(want, s.Name), Source: want.pos(s.Path + ".store.file"),
+				Message: fmt.Sprintf("%s lies in the git work tree %s and git does not ignore it: a `git add` would commit the secret; add it to .gitignore or keep the file outside the work tree",
+					h.Sink, h.Exposed.WorkTree)})
+		}
+	}
+	if len(blind) > 0 && len(blind) == len(held) {
+		out = append(out, Warning{Address: secretAddress(want, s.Name), Source: want.pos(s.Path + ".store"),
+			Message: fmt.Sprintf("%s cannot be read back: the plan cannot tell whether it holds the newest credential (a delivery that failed shows only in the run that made it)",
+				strings.Join(blind, " and "))})
+	}
+	return out
+}
+
+// secretGrace is how young a credential may be and still be on its way to the sinks: the
+// time between an addPassword and the sinks' writes, which follow at once, with room for
+// retries. An unheld credential younger than this may belong to another run delivering it
+// now; an older one is an orphan, whose delivery failed.
+const secretGrace = 2 * time.Minute
+
+// deliveryState is what a secret's readable sinks say about its credentials.
+type deliveryState struct {
+	now time.Time
+	// allReadable says every sink could be read, so a credential none holds is held nowhere.
+	allReadable bool
+	// held are the keyIds the readable sinks hold.
+	held map[string]bool
+	// problem says why a rotation is needed whatever the expiry: a sink that holds nothing,
+	// one that holds a credential the application no longer has, the newest credential in no
+	// sink. Empty when none.
+	problem string
+}
+
+// deliveryOf judges the sinks of a secret whose credentials are creds (newest first).
+func deliveryOf(creds []PasswordCredential, held []HeldSink, now time.Time) deliveryState {
+	st := deliveryState{now: now, held: map[string]bool{}, allReadable: len(held) > 0}
+	readable := 0
+	for _, h := range held {
+		if !h.readable() {
+			st.allReadable = false
+			continue
+		}
+		readable++
+		if h.State == sink.HoldsCredential && h.KeyID != "" {
+			st.held[strings.ToLower(h.KeyID)] = true
+		}
+	}
+	if readable == 0 || len(creds) == 0 {
+		return st
+	}
+	exists := map[string]bool{}
+	for _, c := range creds {
+		exists[strings.ToLower(c.KeyID)] = true
+	}
+	for _, h := range held {
+		switch {
+		case h.State == sink.HoldsNothing:
+			st.problem = h.Sink + " holds no secret"
+			return st
+		case h.State == sink.HoldsCredential && h.KeyID != "" && !exists[strings.ToLower(h.KeyID)]:
+			st.problem = fmt.Sprintf("%s holds credential %s, which the application no longer has", h.Sink, h.KeyID)
+			return st
+		}
+	}
+	if orphans := st.orphans(creds); len(orphans) > 0 {
+		newest := orphans[0]
+		st.problem = fmt.Sprintf("newest credential %s is in no sink", newest.KeyID)
+		if young(newest, now) {
+			st.problem += " (made " + ago(now.Sub(startOf(newest))) + " ago: a run that died before delivering it, or another run delivering it now)"
+		}
+	}
+	return st
+}
+
+// orphans are the credentials (newest first) made after the newest one a sink holds and held
+// by none: their delivery failed. Older credentials no sink holds are not orphans: they were
+// delivered once and a consumer may still use one (keepPrevious decides). Nothing is an
+// orphan when some sink cannot be read back.
+func (st deliveryState) orphans(creds []PasswordCredential) []PasswordCredential {
+	if !st.allReadable {
+		return nil
+	}
+	var last *PasswordCredential // the newest held
+	for i := range creds {
+		if st.held[strings.ToLower(creds[i].KeyID)] {
+			last = &creds[i]
+			break
+		}
+	}
+	if last == nil {
+		// The sinks hold no credential of the name: those made moments ago are a first
+		// delivery that died; older ones may have been copied from a sink since emptied, and
+		// keepPrevious decides for them.
+		var out []PasswordCredential
+		for _, c := range creds {
+			if young(c, st.now) {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	var out []PasswordCredential
+	for _, c := range creds { // newest first; dates to the second can tie, which is no proof
+		if newer := c.EndDate > last.EndDate || (c.EndDate == last.EndDate && c.StartDate > last.StartDate); !newer {
+			break
+		}
+		if !st.held[strings.ToLower(c.KeyID)] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// young reports whether c was made less than secretGrace before now.
+func young(c PasswordCredential, now time.Time) bool {
+	return !now.IsZero() && !startOf(c).IsZero() && now.Sub(startOf(c)) < secretGrace
+}
+
+// startOf parses a credential's startDateTime; zero when unknown.
+func startOf(c PasswordCredential) time.Time {
+	t, _ := time.Parse(time.RFC3339, c.StartDate)
+	return t
 }
 
 // secretAddress is the plan address of a manifest secret.
@@ -255,7 +454,7 @@ func retirement(older []PasswordCredential, keep int, now time.Time) (kept []Pas
 
 // planSecret plans one manifest secret: create, rotate, retire expired credentials of its
 // name, or nothing.
-func planSecret(want Desired, app *ObservedApp, s DesiredSecret, opts PlanOptions) ([]Change, []Warning) {
+func planSecret(want Desired, app *ObservedApp, s DesiredSecret, held []HeldSink, opts PlanOptions) ([]Change, []Warning) {
 	address := secretAddress(want, s.Name)
 	creds := credentialsNamed(app, s.Name)
 	spec := &SecretSpec{Name: s.Name, Lifetime: s.Lifetime, Store: s.Store}
@@ -287,11 +486,36 @@ func planSecret(want Desired, app *ObservedApp, s DesiredSecret, opts PlanOption
 	}
 
 	newest, older := creds[0], creds[1:]
-	due, reason := rotationDue(newest, s, opts)
+	delivery := deliveryOf(creds, held, opts.Now)
+	measured := newest
+	if delivery.allReadable {
+		// The schedule follows the credential the consumers hold: the first of those to expire.
+		for i := len(creds) - 1; i >= 0; i-- {
+			if delivery.held[strings.ToLower(creds[i].KeyID)] {
+				measured = creds[i]
+				break
+			}
+		}
+	}
+	due, reason := rotationDue(measured, s, opts)
+	if delivery.problem != "" {
+		due, reason = true, delivery.problem
+	}
 	if due {
-		// After the rotation every credential seen now is older than the new one.
-		_, retire, _ := retirement(creds, s.KeepPrevious, opts.Now)
+		// After the rotation every credential seen now is older than the new one. Orphans (made
+		// after the last delivery, held by no sink) go whatever keepPrevious says; it counts
+		// the others.
+		orphans := delivery.orphans(creds)
 		var ids []string
+		var rest []PasswordCredential
+		for _, c := range creds {
+			if slices.ContainsFunc(orphans, func(o PasswordCredential) bool { return o.KeyID == c.KeyID }) {
+				ids = append(ids, c.KeyID)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+		_, retire, _ := retirement(rest, s.KeepPrevious, opts.Now)
 		for _, c := range retire {
 			ids = append(ids, c.KeyID)
 		}
@@ -506,6 +730,12 @@ type SecretDeps struct {
 	// MailScope is the client-credentials scope for IMAP/POP/SMTP written to the sinks; empty
 	// means Exchange Online's public-cloud scope. The Graph scope derives from the Graph client.
 	MailScope string
+	// LockDir holds the per-user lock files that make rotations of one secret on this machine
+	// take turns; empty means the user's cache directory (lockfile.Path).
+	LockDir string
+	// LockWaiting, when set, is told whom a rotation waits for when another process holds
+	// the lock.
+	LockWaiting func(holder string)
 }
 
 // apply creates, rotates or retires credentials of one secret, holding the application's
@@ -551,6 +781,17 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 	sinks, err := deps.Sinks(spec.Store)
 	if err != nil {
 		return "", fmt.Errorf("prepare sinks: %w", err)
+	}
+	release, err := e.machineLock(ctx, objectID, spec.Name)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	// What the plan saw may be stale by now: another run (another machine, or this one before
+	// the lock was free) may have rotated, or be delivering, a credential of this name.
+	orphans, done, err := e.othersRotations(ctx, objectID, spec, sinks)
+	if err != nil || done != "" {
+		return done, err
 	}
 
 	started := e.now().UTC().Truncate(time.Second)
@@ -608,18 +849,196 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 	if t := created.GetEndDateTime(); t != nil {
 		cred.ExpiresAt = t.UTC()
 	}
+	if other := e.deliveredMeanwhile(ctx, objectID, sinks, spec, keyID); other != "" {
+		// Another run delivered its credential while ours was being made: the sinks are up to
+		// date, and ours would only be one more.
+		if err := e.removePassword(ctx, objectID, keyID, true); err != nil {
+			return "", fmt.Errorf("another run delivered credential %s meanwhile; removing this run's %s failed, remove it yourself: %w", other, keyID, err)
+		}
+		return other, nil
+	}
 	if err := sink.WriteAll(ctx, sinks, cred.WithDefaults()); err != nil {
 		return "", scrub(e.deliveryFailed(ctx, objectID, keyID, err), secret)
 	}
 	if err := deps.Verify(ctx, deps.TenantID, st.appID, secret); err != nil {
 		return "", scrub(fmt.Errorf("verify new credential %s: %w; it is in every sink and nothing was retired, run provision rotate again to retire the older credentials once it signs in", keyID, err), secret)
 	}
-	for _, id := range spec.Retire {
+	retire, ours, err := e.retirable(ctx, objectID, spec, sinks, keyID, append(slices.Clone(spec.Retire), orphans...))
+	if err != nil {
+		return keyID, fmt.Errorf("the new credential %s is delivered and verified, but what to retire could not be read (run provision rotate again to retire the older ones): %w", keyID, err)
+	}
+	if !ours {
+		// Another run's credential replaced ours in the sinks meanwhile: ours is in no sink,
+		// so it goes, and that run retires the rest.
+		if err := e.removePassword(ctx, objectID, keyID, true); err != nil {
+			return "", fmt.Errorf("another run delivered its own credential over %s, which is now in no sink; removing it failed, remove keyId %s yourself: %w", keyID, keyID, err)
+		}
+		return "", nil
+	}
+	for _, id := range retire {
 		if err := e.removePassword(ctx, objectID, id, false); err != nil {
 			return "", fmt.Errorf("retire credential %s (the new credential %s is delivered and verified; run provision rotate again to finish): %w", id, keyID, err)
 		}
 	}
 	return keyID, nil
+}
+
+// machineLock takes the per-user lock file of one secret of one application, so rotations of
+// it from this machine (a cron job overlapping a manual run, two pipelines on one runner) take
+// turns across processes; rotations from other machines are caught by othersRotations.
+func (e *Engine) machineLock(ctx context.Context, objectID, name string) (func(), error) {
+	key := e.Secrets.TenantID + "/" + objectID + "/" + name
+	path := ""
+	if dir := e.Secrets.LockDir; dir != "" {
+		path = filepath.Join(dir, lockfile.FileName(key))
+	} else {
+		var err error
+		if path, err = lockfile.Path(key); err != nil {
+			return nil, fmt.Errorf("rotate secret %q: %w", name, err)
+		}
+	}
+	l, err := lockfile.Acquire(ctx, path, lockfile.Options{Waiting: e.Secrets.LockWaiting})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return func() {}, nil // no file locks on this platform: othersRotations still guards
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotate secret %q: %w", name, err)
+	}
+	return func() { _ = l.Release() }, nil
+}
+
+// othersRotations looks, before a rotation adds its credential, at the credentials of the
+// secret made since the plan: one a sink now holds was delivered by another run, and then
+// there is nothing left to do (done names it); one no sink
+// holds that is younger than secretGrace may be on its way there, and is waited for; an older
+// one is an orphan, returned for retirement. A rotation another run delivered meanwhile is the
+// rotation asked for, forced or not.
+func (e *Engine) othersRotations(ctx context.Context, objectID string, spec *SecretSpec, sinks []sink.Sink) (orphans []string, done string, err error) {
+	deadline := e.now().Add(secretGrace)
+	for {
+		creds, err := e.readCredentials(ctx, objectID, spec.Name)
+		if err != nil {
+			return nil, "", fmt.Errorf("rotate secret %q: %w", spec.Name, err)
+		}
+		held, _ := heldBy(ctx, sinks)
+		waiting := false
+		orphans = nil
+		for _, c := range creds {
+			if slices.ContainsFunc(spec.Known, func(k string) bool { return strings.EqualFold(k, c.KeyID) }) {
+				continue
+			}
+			switch {
+			case held[strings.ToLower(c.KeyID)]:
+				// Another run rotated meanwhile, and delivered: that is the rotation asked for
+				// (forced or not), and a second one would only leave one more credential.
+				return nil, c.KeyID, nil
+			case young(c, e.now()):
+				waiting = true
+			default:
+				orphans = append(orphans, c.KeyID)
+			}
+		}
+		if !waiting || !e.now().Before(deadline) {
+			return orphans, "", nil
+		}
+		if err := e.clock().Sleep(ctx, 5*time.Second); err != nil {
+			return nil, "", fmt.Errorf("rotate secret %q: wait for another run's delivery: %w", spec.Name, err)
+		}
+	}
+}
+
+// retirable is what a rotation that delivered keyID retires now, of wanted: never a
+// credential a sink holds now, nor one another run made within secretGrace (it may be
+// delivering it), nor keyID itself. ours is false when every sink could be read and none
+// holds keyID: another run's delivery replaced it.
+func (e *Engine) retirable(ctx context.Context, objectID string, spec *SecretSpec, sinks []sink.Sink, keyID string, wanted []string) ([]string, bool, error) {
+	held, allReadable := heldBy(ctx, sinks)
+	if allReadable && !held[strings.ToLower(keyID)] {
+		return nil, false, nil
+	}
+	creds, err := e.readCredentials(ctx, objectID, spec.Name)
+	if err != nil {
+		return nil, true, err
+	}
+	youngOthers := map[string]bool{}
+	for _, c := range creds {
+		if young(c, e.now()) && !strings.EqualFold(c.KeyID, keyID) && !slices.Contains(wanted, c.KeyID) {
+			youngOthers[strings.ToLower(c.KeyID)] = true
+		}
+	}
+	var out []string
+	for _, id := range wanted {
+		k := strings.ToLower(id)
+		if held[k] || youngOthers[k] || strings.EqualFold(id, keyID) || slices.Contains(out, id) {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out, true, nil
+}
+
+// deliveredMeanwhile returns a credential of the secret that a sink holds and the plan did not
+// know of (nor is ours): another run's, delivered since the plan; "" when there is none. (A
+// sink may also hold a credential of no current application, left by a destroyed one: that
+// is no other run's.)
+func (e *Engine) deliveredMeanwhile(ctx context.Context, objectID string, sinks []sink.Sink, spec *SecretSpec, ours string) string {
+	held, _ := heldBy(ctx, sinks)
+	var unknown []string
+	for id := range held {
+		if !strings.EqualFold(id, ours) && !slices.ContainsFunc(spec.Known, func(k string) bool { return strings.EqualFold(k, id) }) {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) == 0 {
+		return ""
+	}
+	creds, err := e.readCredentials(ctx, objectID, spec.Name)
+	if err != nil {
+		return ""
+	}
+	for _, c := range creds {
+		if slices.ContainsFunc(unknown, func(id string) bool { return strings.EqualFold(id, c.KeyID) }) {
+			return c.KeyID
+		}
+	}
+	return ""
+}
+
+// heldBy reads which keyIds the sinks hold now, and whether every one of them could say.
+func heldBy(ctx context.Context, sinks []sink.Sink) (map[string]bool, bool) {
+	held, all := map[string]bool{}, len(sinks) > 0
+	for _, s := range sinks {
+		h, err := sink.Observe(ctx, s)
+		switch {
+		case err != nil || h.State == sink.CannotReadBack:
+			all = false
+		case h.State == sink.HoldsCredential && h.KeyID != "":
+			held[strings.ToLower(h.KeyID)] = true
+		}
+	}
+	return held, all
+}
+
+// readCredentials reads the application's credentials named name, newest first.
+func (e *Engine) readCredentials(ctx context.Context, objectID, name string) ([]PasswordCredential, error) {
+	var app models.Applicationable
+	err := e.retry(ctx, true, func(ctx context.Context) error {
+		var err error
+		app, err = e.Graph.Graph.Applications().ByApplicationId(objectID).Get(ctx, &applications.ApplicationItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id", "passwordCredentials"}}})
+		if err == nil && app == nil {
+			return errNotVisible
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the application's credentials: %w", err)
+	}
+	obs := ObservedApp{}
+	for _, p := range app.GetPasswordCredentials() {
+		obs.PasswordCredentials = append(obs.PasswordCredentials, passwordCredentialFromModel(p))
+	}
+	return credentialsNamed(&obs, name), nil
 }
 
 // addPasswordFailed explains a refused addPassword, and cleans up after one whose outcome is

@@ -101,6 +101,7 @@ func newSecretsFixture(t *testing.T) *secretsFixture {
 		},
 		TenantID:      sim.TenantID,
 		AuthorityHost: f.srv.URL,
+		LockDir:       f.dir,
 	}}
 	return f
 }
