@@ -174,7 +174,12 @@ func (run *applyRun) stage(ctx context.Context, cs []Change, results []ChangeRes
 			finish(i, "", fmt.Errorf("apply %s: kind %s is not supported by this version", cs[i].Action, cs[i].Kind))
 			return
 		}
-		id, err := k.apply(context.WithoutCancel(ctx), e, &cs[i], sts[i])
+		var id string
+		err := recovered(func() error {
+			var err error
+			id, err = k.apply(context.WithoutCancel(ctx), e, &cs[i], sts[i])
+			return err
+		})()
 		finish(i, id, err)
 	}
 	if bound == 1 {
@@ -199,7 +204,10 @@ func (run *applyRun) stage(ctx context.Context, cs []Change, results []ChangeRes
 			finish(i, "", ErrSkipped)
 			continue
 		}
-		g.Go(func() error { one(i); return nil })
+		g.Go(func() error {
+			one(i)
+			return nil
+		})
 	}
 	_ = g.Wait()
 }

@@ -119,7 +119,7 @@ func (r *round) run(ctx context.Context) error {
 	calls := chunk(len(r.reads), graph.MaxBatchSize)
 	g.SetLimit(r.e.concurrency() + 1)
 	for _, c := range calls {
-		g.Go(func() error {
+		g.Go(recovered(func() error {
 			reqs := make([]graph.BatchRequest, 0, c.n)
 			for i := c.from; i < c.from+c.n; i++ {
 				reqs = append(reqs, r.reads[i].req)
@@ -132,7 +132,7 @@ func (r *round) run(ctx context.Context) error {
 				answers[c.from+k] = resp
 			}
 			return nil
-		})
+		}))
 	}
 	if len(r.exchange) > 0 {
 		g.Go(func() error { return bounded(gctx, r.exchange, r.e.exchangeConcurrency()) })
@@ -172,7 +172,7 @@ func bounded(ctx context.Context, fs []func(context.Context) error, limit int) e
 		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() error { return f(gctx) })
+		g.Go(recovered(func() error { return f(gctx) }))
 	}
 	return g.Wait()
 }
@@ -212,4 +212,19 @@ func decodeList[C graph.Page[M], M serialization.Parsable, O any](ctx context.Co
 		out = append(out, conv(m))
 	}
 	return out, nil
+}
+
+// recovered runs f, turning a panic into an error: a goroutine's panic would end the
+// process with no word of what it was doing, and exit code 2, which means "changes pending".
+// The engine's goroutines report it like any failure, and main's last-resort handler is left
+// with nothing to catch.
+func recovered(f func() error) func() error {
+	return func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("internal error (a bug in provision, please report it): %v", p)
+			}
+		}()
+		return f()
+	}
 }

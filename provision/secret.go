@@ -61,7 +61,9 @@ type HeldSink struct {
 }
 
 // readable reports whether the sink could be read (it holds a credential, or nothing).
-func (h HeldSink) readable() bool { return h.State == sink.HoldsCredential || h.State == sink.HoldsNothing }
+func (h HeldSink) readable() bool {
+	return h.State == sink.HoldsCredential || h.State == sink.HoldsNothing
+}
 
 // observe reads, in round 1, what each managed secret's sinks hold: their keyIds, never
 // their values (a file's keyId, a Key Vault secret's keyId tag). Sinks that only receive (a

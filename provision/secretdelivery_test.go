@@ -16,6 +16,7 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/provision/sink"
 )
 
 // noSecretManifest is secretManifest without its secrets: the application a first apply made
@@ -132,7 +133,9 @@ func TestSinksThatCannotBeReadBackAreSaid(t *testing.T) {
 	docs = secretManifest(t, 1, fileStore)
 	f.converge(t, docs, provision.PlanOptions{})
 	p = f.plan(t, docs, provision.PlanOptions{})
-	if !slices.ContainsFunc(p.Warnings, func(w provision.Warning) bool { return strings.Contains(w.Message, "a `git add` would commit the secret") }) {
+	if !slices.ContainsFunc(p.Warnings, func(w provision.Warning) bool {
+		return strings.Contains(w.Message, "a `git add` would commit the secret")
+	}) {
 		t.Errorf("a credentials file in a work tree, not ignored: no warning in %+v", p.Warnings)
 	}
 	if err := os.WriteFile(filepath.Join(f.dir, ".gitignore"), []byte("creds.json\n"), 0o600); err != nil {
@@ -241,5 +244,27 @@ func TestConcurrentRotationsFromTwoMachines(t *testing.T) {
 				t.Errorf("credentials %v: want the previous %s and the file's %s", ids, before.KeyID, now.KeyID)
 			}
 		})
+	}
+}
+
+// TestAPanicInAChangeIsAFailedChange: a bug that panics inside a change (here, in the sink
+// factory apply calls) fails that change with a message saying so; the run goes on and
+// returns, rather than the process dying with exit code 2 ("changes pending").
+func TestAPanicInAChangeIsAFailedChange(t *testing.T) {
+	f := newSecretsFixture(t)
+	docs := secretManifest(t, 1, fileStore)
+	sinks, calls := f.engine.Secrets.Sinks, 0
+	f.engine.Secrets.Sinks = func(store manifests.SecretStore) ([]sink.Sink, error) {
+		if calls++; calls > 1 { // observe's call is fine, apply's panics
+			panic("a bug")
+		}
+		return sinks(store)
+	}
+	res, err := f.engine.Apply(context.Background(), f.plan(t, docs, provision.PlanOptions{}), nil)
+	if err == nil || !strings.Contains(err.Error(), "internal error (a bug in provision, please report it): a bug") {
+		t.Fatalf("apply with a panicking change: %v", err)
+	}
+	if _, failed, _ := res.Counts(); failed != 1 {
+		t.Errorf("%d failed changes, want the one that panicked", failed)
 	}
 }
