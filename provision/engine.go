@@ -67,12 +67,7 @@ func (e *Engine) exchangeConcurrency() int {
 
 // clock is the clock plans measure expiry against and secrets are dated on: the Graph
 // client's, so tests on a fake clock get deterministic plans, retries and dates alike.
-func (e *Engine) clock() clock.Clock {
-	if c := e.Graph.Clock(); c != nil {
-		return c
-	}
-	return clock.Real{}
-}
+func (e *Engine) clock() clock.Clock { return clock.Or(e.Graph.Clock()) }
 
 func (e *Engine) now() time.Time { return e.clock().Now() }
 

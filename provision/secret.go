@@ -17,6 +17,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision/credential"
 	"github.com/provisionhq/provision/provision/gitignore"
 	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/lockfile"
@@ -841,7 +842,7 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 		Hint:        str(created.GetHint()),
 		CreatedAt:   started,
 		ExpiresAt:   end,
-		Authority:   strings.TrimSuffix(cmp.Or(deps.AuthorityHost, sink.DefaultAuthorityHost), "/") + "/" + deps.TenantID,
+		Authority:   strings.TrimSuffix(cmp.Or(deps.AuthorityHost, credential.DefaultAuthority), "/") + "/" + deps.TenantID,
 		GraphScope:  strings.TrimSuffix(e.Graph.BaseURL, "/") + "/.default",
 		MailScope:   deps.MailScope,
 	}
@@ -860,10 +861,10 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 		return other, nil
 	}
 	if err := sink.WriteAll(ctx, sinks, cred.WithDefaults()); err != nil {
-		return "", scrub(e.deliveryFailed(ctx, objectID, keyID, err), secret)
+		return "", sensitive.Scrub(e.deliveryFailed(ctx, objectID, keyID, err), secret)
 	}
 	if err := deps.Verify(ctx, deps.TenantID, st.appID, secret); err != nil {
-		return "", scrub(fmt.Errorf("verify new credential %s: %w; it is in every sink and nothing was retired, run provision rotate again to retire the older credentials once it signs in", keyID, err), secret)
+		return "", sensitive.Scrub(fmt.Errorf("verify new credential %s: %w; it is in every sink and nothing was retired, run provision rotate again to retire the older credentials once it signs in", keyID, err), secret)
 	}
 	retire, ours, err := e.retirable(ctx, objectID, spec, sinks, keyID, append(slices.Clone(spec.Retire), orphans...))
 	if err != nil {
@@ -1169,13 +1170,4 @@ func (e *Engine) removePassword(ctx context.Context, objectID, keyID string, fre
 		return nil
 	}
 	return fmt.Errorf("remove credential: %w", graph.Wrap(err))
-}
-
-// scrub replaces err by its text with value masked, in the unlikely case a dependency echoed
-// it; otherwise err is returned unchanged (and keeps its chain).
-func scrub(err error, value sensitive.String) error {
-	if err == nil || value.IsZero() || !strings.Contains(err.Error(), value.Reveal()) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), value.Reveal(), sensitive.Mask))
 }

@@ -87,9 +87,7 @@ func New(opts Options) (*Tenant, error) {
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	if opts.DuplicateGrantStatus == 0 {
 		opts.DuplicateGrantStatus = http.StatusConflict
 	}

@@ -23,11 +23,6 @@ const (
 	DefaultMailScope = credential.DefaultExchange + "/.default"
 )
 
-// DefaultAuthorityHost is the public cloud's authority host.
-//
-// Deprecated: use credential.DefaultAuthority (which ends with a slash).
-const DefaultAuthorityHost = credential.DefaultAuthority
-
 // Exchange Online's mail endpoints, as a mail client (OpenFire's outgoing server, an IMAP
 // poller) is configured with them.
 const (

@@ -96,9 +96,7 @@ func New(cfg Config) (*Authority, error) {
 	if cfg.Lookup == nil {
 		return nil, errors.New("create authority: client lookup is nil")
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.Real{}
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}

@@ -195,9 +195,7 @@ func New(dir Directory, state *State, opts Options) *Server {
 		state = &State{}
 	}
 	c := opts.Clock
-	if c == nil {
-		c = clock.Real{}
-	}
+	c = clock.Or(c)
 	if opts.ServerName == "" {
 		opts.ServerName = "AM0PR01A002DC03.EURPRD01.PROD.OUTLOOK.COM"
 	}

@@ -138,9 +138,7 @@ func New(opts Options) *Server {
 	if opts.Resource == "" {
 		opts.Resource = DefaultResource
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	if opts.PageSize <= 0 || opts.PageSize > DefaultPageSize {
 		opts.PageSize = DefaultPageSize
 	}

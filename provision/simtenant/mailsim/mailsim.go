@@ -124,9 +124,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Tenant == nil || opts.TLS == nil || opts.AuthorityHost == "" {
 		return nil, errors.New("start mail listeners: tenant, TLS config and authority host are required")
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient
 	}
