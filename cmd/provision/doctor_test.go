@@ -2,9 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
+	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant"
@@ -14,7 +20,7 @@ func TestDoctorAgainstTheSimulatedTenant(t *testing.T) {
 	example := filepath.Join("..", "..", "examples", "openfire.yaml")
 	for _, tc := range []struct {
 		reason   string
-		revoke   string
+		revoke   []string
 		args     []string
 		wantCode int
 		wantText []string
@@ -31,8 +37,9 @@ func TestDoctorAgainstTheSimulatedTenant(t *testing.T) {
 			wantText: []string{"ok      look up the groups"},
 		},
 		{
+			// The simulated operator holds both roles; Exchange Administrator alone covers Send-As.
 			reason:   "a missing Exchange role is named with its fix, and doctor exits 1",
-			revoke:   "Exchange Recipient Administrator",
+			revoke:   []string{"Exchange Administrator", "Exchange Recipient Administrator"},
 			args:     []string{example},
 			wantCode: exitError,
 			wantText: []string{"MISSING grant Send-As in Exchange Online", "missing: grant Exchange Recipient Administrator (Entra role)",
@@ -41,8 +48,8 @@ func TestDoctorAgainstTheSimulatedTenant(t *testing.T) {
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			state := filepath.Join(t.TempDir(), "tenant.json")
-			if tc.revoke != "" {
-				revoked(t, state, tc.revoke)
+			if len(tc.revoke) > 0 {
+				revoked(t, state, tc.revoke...)
 			}
 			c := &cli{}
 			code := c.run(t, append(append([]string{"doctor"}, tc.args...), "--simulate="+state)...)
@@ -75,15 +82,81 @@ func TestDoctorJSON(t *testing.T) {
 	}
 }
 
-// revoked writes the state of a new simulated tenant whose operator lacks right.
-func revoked(t *testing.T, path, right string) {
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestDoctorJSONKeysAreCamelCase pins every key path of doctor -o json in a golden file
+// (go test -run TestDoctorJSONKeysAreCamelCase -update rewrites it) and checks that each key
+// is camelCase, the envelope's format_version aside: keys are what scripts read.
+func TestDoctorJSONKeysAreCamelCase(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "tenant.json")
+	c := &cli{}
+	if code := c.run(t, "doctor", "-o", "json", "--simulate="+state, filepath.Join("..", "..", "examples", "openfire.yaml")); code != exitOK {
+		t.Fatalf("doctor: exit %d: %s", code, c.stderr.String())
+	}
+	var doc any
+	if err := json.Unmarshal(c.stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("doctor -o json is not JSON: %v", err)
+	}
+	paths := map[string]bool{}
+	jsonKeyPaths(doc, "", paths)
+	var got []string
+	camel := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+	for p := range paths {
+		got = append(got, p)
+		key := p[strings.LastIndex(p, ".")+1:]
+		if key = strings.TrimRight(key, "[]"); p != "format_version" && !camel.MatchString(key) {
+			t.Errorf("key %q (at %s) is not camelCase", key, p)
+		}
+	}
+	sort.Strings(got)
+	golden := filepath.Join("testdata", "doctor-json-keys.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestDoctorJSONKeysAreCamelCase -update to write it)", err)
+	}
+	if diff := cmp.Diff(strings.Split(strings.TrimSpace(string(want)), "\n"), got); diff != "" {
+		t.Errorf("doctor -o json key paths (-want +got):\n%s", diff)
+	}
+}
+
+// jsonKeyPaths adds the dotted path of every key under v to paths; array elements add "[]".
+func jsonKeyPaths(v any, prefix string, paths map[string]bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			paths[p] = true
+			jsonKeyPaths(e, p, paths)
+		}
+	case []any:
+		for _, e := range v {
+			jsonKeyPaths(e, prefix+"[]", paths)
+		}
+	}
+}
+
+// revoked writes the state of a new simulated tenant whose operator lacks rights.
+func revoked(t *testing.T, path string, rights ...string) {
 	t.Helper()
 	tenant, err := simtenant.New(simtenant.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tenant.RevokeOperatorRight(right); err != nil {
-		t.Fatal(err)
+	for _, r := range rights {
+		if err := tenant.RevokeOperatorRight(r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	saveTenant(t, tenant, path)
 }
