@@ -119,6 +119,12 @@ func TestSimulateServeChoosesTheTenantAndListsWhoIsInIt(t *testing.T) {
 					t.Errorf("export %s=%q, want %q", name, env[name], value)
 				}
 			}
+			// The mail listeners run on the same loopback host, on ports of their own.
+			for _, name := range []string{"PROVISION_SMTP_ENDPOINT", "PROVISION_IMAP_ENDPOINT", "PROVISION_POP_ENDPOINT"} {
+				if v := env[name]; !strings.HasPrefix(v, "127.0.0.1:") || v == host || !strings.Contains(stderr, v) {
+					t.Errorf("export %s=%q, want a 127.0.0.1 port of its own, listed on stderr", name, v)
+				}
+			}
 			for _, line := range []string{
 				"Simulated tenant " + tc.domain + " (tenant id " + simtenant.TenantIDFor(tc.domain) + ").",
 				"admin@" + tc.domain, "mailbox jm@" + tc.domain, "stagiaire@" + tc.domain, "(sign-in disabled)",
