@@ -412,3 +412,34 @@ func TestWaitNoticesNeverBlock(t *testing.T) {
 	n.Close()
 	close(stuck.release)
 }
+
+// TestRotateVerifyChecksEachSecretWithItsOwnDocument rotates two applications of one file:
+// each new secret is checked against its own document (found by the application's name, read
+// from Graph), so the logins of the first document's mailbox are tried with the first
+// application's secret only; the second, with no mailbox, checks its tokens.
+func TestRotateVerifyChecksEachSecretWithItsOwnDocument(t *testing.T) {
+	a := newMailApp(t, true)
+	a.exchangeSide(t, "")
+	other := filepath.Join(a.dir, "other-credentials.json")
+	second := strings.Replace(mailDocument(other, true, ""), "name: Mail Verify", "name: Mail Verify Two", 1)
+	both := filepath.Join(a.dir, "both.yaml")
+	first, err := os.ReadFile(a.manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, both, string(first)+"---\n"+second)
+	if code := a.c.run(t, "apply", "--auto-approve", "--simulate="+a.state, both); code != exitOK {
+		t.Fatalf("apply both: exit %d; stderr:\n%s", code, a.c.stderr.String())
+	}
+	if code := a.c.run(t, "rotate", "--force", "--verify", "--auto-approve", "--simulate="+a.state, both); code != exitOK {
+		t.Fatalf("rotate --verify of both: exit %d; stderr:\n%s", code, a.c.stderr.String())
+	}
+	for _, want := range []string{
+		`verified the new secret of application "Mail Verify": token:graph, token:exchange, smtp:` + verifiedMailbox,
+		`verified the new secret of application "Mail Verify Two": token:graph, token:exchange passed`,
+	} {
+		if !strings.Contains(a.c.stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, a.c.stderr.String())
+		}
+	}
+}
