@@ -2,9 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
+	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/provision/rights"
 	"github.com/provisionhq/provision/provision/simtenant"
@@ -72,6 +78,70 @@ func TestDoctorJSON(t *testing.T) {
 	want := []rights.Right{{Kind: rights.GraphPermission, Name: "User.Read.All"}}
 	if len(out.Report.Fixes) != 1 || out.Report.Fixes[0] != want[0] || out.FormatVersion == "" || !out.SignedIn.Held.AppOnly {
 		t.Errorf("doctor -o json = %+v, want the fix %v", out, want)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestDoctorJSONKeysAreCamelCase pins every key path of doctor -o json in a golden file
+// (go test -run TestDoctorJSONKeysAreCamelCase -update rewrites it) and checks that each key
+// is camelCase, the envelope's format_version aside: keys are what scripts read.
+func TestDoctorJSONKeysAreCamelCase(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "tenant.json")
+	c := &cli{}
+	if code := c.run(t, "doctor", "-o", "json", "--simulate="+state, filepath.Join("..", "..", "examples", "openfire.yaml")); code != exitOK {
+		t.Fatalf("doctor: exit %d: %s", code, c.stderr.String())
+	}
+	var doc any
+	if err := json.Unmarshal(c.stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("doctor -o json is not JSON: %v", err)
+	}
+	paths := map[string]bool{}
+	jsonKeyPaths(doc, "", paths)
+	var got []string
+	camel := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+	for p := range paths {
+		got = append(got, p)
+		key := p[strings.LastIndex(p, ".")+1:]
+		if key = strings.TrimRight(key, "[]"); p != "format_version" && !camel.MatchString(key) {
+			t.Errorf("key %q (at %s) is not camelCase", key, p)
+		}
+	}
+	sort.Strings(got)
+	golden := filepath.Join("testdata", "doctor-json-keys.golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestDoctorJSONKeysAreCamelCase -update to write it)", err)
+	}
+	if diff := cmp.Diff(strings.Split(strings.TrimSpace(string(want)), "\n"), got); diff != "" {
+		t.Errorf("doctor -o json key paths (-want +got):\n%s", diff)
+	}
+}
+
+// jsonKeyPaths adds the dotted path of every key under v to paths; array elements add "[]".
+func jsonKeyPaths(v any, prefix string, paths map[string]bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			paths[p] = true
+			jsonKeyPaths(e, p, paths)
+		}
+	case []any:
+		for _, e := range v {
+			jsonKeyPaths(e, prefix+"[]", paths)
+		}
 	}
 }
 

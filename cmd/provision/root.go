@@ -177,6 +177,7 @@ Try it with no Azure account:
 		newSchemaCmd(f, g),
 		newDoctorCmd(f, g),
 		newSimulateCmd(f, g),
+		newVerifyCmd(f, g),
 		newVersionCmd(f, g),
 	)
 	return root

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"slices"
 	"time"
 
+	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
 	"github.com/spf13/cobra"
 )
@@ -13,6 +18,7 @@ type rotateOptions struct {
 	autoApprove bool
 	dryRun      bool
 	detailed    bool
+	verify      bool
 	waitTimeout time.Duration
 }
 
@@ -23,11 +29,25 @@ func newRotateCmd(f *factory, g *globalOptions) *cobra.Command {
 		Short: "Create, deliver and rotate the manifests' client secrets, and nothing else",
 		Long: `Reconcile only the secrets part of the manifests: create a missing secret, rotate one whose
 newest credential expires within rotateBefore (add new, write every sink, verify, then retire
-older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
+older ones beyond keepPrevious). --force rotates now whatever the expiry.
+
+--verify runs provision verify's checks with each new secret before anything older is
+retired: tokens for Graph and Exchange carrying the declared roles, and the XOAUTH2 logins of
+the mailboxes with appAccess. A new secret that fails them stays in the sinks, and nothing is
+retired: the consumers keep their working credentials while the cause (named in the error) is
+fixed, and the next rotate finishes.`,
 		Args:              manifestArgs,
 		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return planAndApply(cmd.Context(), f, g, args,
+			ctx := cmd.Context()
+			if o.verify && !o.dryRun {
+				mc, err := loadMailCheck(ctx, f, g, args)
+				if err != nil {
+					return err
+				}
+				ctx = withMailCheck(ctx, mc)
+			}
+			return planAndApply(ctx, f, g, args,
 				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed, verb: "rotate", waitTimeout: o.waitTimeout},
 				provision.PlanOptions{SecretsOnly: true, ForceRotate: o.force})
 		},
@@ -36,6 +56,46 @@ older ones beyond keepPrevious). --force rotates now whatever the expiry.`,
 	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "rotate without asking for confirmation (for CI)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only show what would be rotated")
 	cmd.Flags().BoolVar(&o.detailed, "detailed-exitcode", false, "with --dry-run: exit 2 when a secret is due for rotation or any credential of the app expires soon, 0 otherwise")
+	cmd.Flags().BoolVar(&o.verify, "verify", false, "before retiring anything, check that each new secret gets the declared roles and logs in to the mailboxes with appAccess (as provision verify does)")
 	waitFlag(cmd, &o.waitTimeout)
 	return cmd
+}
+
+// mailCheck is what rotate --verify adds to the sign-in check of a new secret: provision
+// verify's checks, for the document the secret's application belongs to.
+type mailCheck struct {
+	docs []*manifests.Document
+}
+
+// mailCheckKey keys the run's mailCheck in its context: it travels from the rotate command,
+// with the run, to the sessions its plans open (session.connect), which check the new secrets.
+type mailCheckKey struct{}
+
+func withMailCheck(ctx context.Context, mc *mailCheck) context.Context {
+	return context.WithValue(ctx, mailCheckKey{}, mc)
+}
+
+// mailCheckOf is the run's mailCheck, nil unless rotate --verify.
+func mailCheckOf(ctx context.Context) *mailCheck {
+	mc, _ := ctx.Value(mailCheckKey{}).(*mailCheck)
+	return mc
+}
+
+// loadMailCheck loads the manifests the rotation will plan, for the checks of its new secrets.
+// Standard input is read once here and replayed to the plan, which reads the same bytes. A
+// manifest that does not load is left for the plan to report, with its exit code.
+func loadMailCheck(ctx context.Context, f *factory, g *globalOptions, args []string) (*mailCheck, error) {
+	if slices.Contains(args, stdinArg) {
+		data, err := io.ReadAll(io.LimitReader(f.in, manifests.MaxFileSize+1))
+		if err != nil {
+			return nil, err
+		}
+		f.in = bytes.NewReader(data)
+		defer func() { f.in = bytes.NewReader(data) }()
+	}
+	docs, _, err := loadManifests(ctx, f, g, args)
+	if err != nil {
+		return &mailCheck{}, nil
+	}
+	return &mailCheck{docs: docs}, nil
 }

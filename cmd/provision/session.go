@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
+	"github.com/provisionhq/provision/provision/clock"
 	"github.com/provisionhq/provision/provision/credential"
+	"github.com/provisionhq/provision/provision/deadline"
 	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/sensitive"
 	"github.com/provisionhq/provision/provision/sink"
 	"github.com/provisionhq/provision/provision/verify"
 )
@@ -30,14 +36,28 @@ type session struct {
 	// transport carries every request of the session (and trusts the simulated tenant's CA
 	// when simulating).
 	transport *http.Transport
+	// mailTLS is the base TLS config of verify's mail logins: the simulated tenant's CA when
+	// simulating, nil (the system roots, SSL_CERT_FILE) otherwise.
+	mailTLS *tls.Config
+	// deadline bounds every request of the session's clients and says on stderr what a slow
+	// one waits for (notices).
+	deadline deadline.Options
+	notices  *waitNotices
+	// tenant is the manifests' tenant value the session signed in for ("" for the
+	// credential's own); clock is the factory's.
+	tenant string
+	clock  clock.Clock
+	// errOut is where progress goes (stderr).
+	errOut io.Writer
 }
 
-// Close lets go of the session's idle connections. The simulated tenant, shared by the
-// command's sessions, is stopped by the factory.
+// Close lets go of the session's idle connections and stops its notices. The simulated
+// tenant, shared by the command's sessions, is stopped by the factory.
 func (s *session) Close() error {
 	if s.transport != nil {
 		s.transport.CloseIdleConnections()
 	}
+	s.notices.Close()
 	return nil
 }
 
@@ -52,13 +72,16 @@ func (s *session) engine() *provision.Engine {
 // same code path runs against both.
 func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) (*session, error) {
 	getenv := f.getenv
-	s := &session{}
+	notices := newWaitNotices(f.errOut)
+	s := &session{tenant: tenant, clock: f.clock, errOut: f.errOut, notices: notices, deadline: deadline.Options{Waiting: notices.waiting}}
 	if g.simulate.enabled {
 		sim, err := f.simulator(ctx, g)
 		if err != nil {
+			s.notices.Close()
 			return nil, err
 		}
 		s.transport = sim.transport
+		s.mailTLS = sim.transport.TLSClientConfig
 		getenv = sim.getenv(f.lookupEnv)
 	}
 	ok := false
@@ -77,7 +100,7 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 		return nil, err
 	}
 	s.endpoints = endpoints
-	copts := credential.Options{Method: method, Endpoints: endpoints, Getenv: getenv, Prompt: f.errOut, TenantID: tenant}
+	copts := credential.Options{Method: method, Endpoints: endpoints, Getenv: getenv, Prompt: f.errOut, TenantID: tenant, Deadline: s.deadline}
 	if s.transport == nil {
 		if s.transport, err = f.newTransport(); err != nil {
 			return nil, err
@@ -106,6 +129,7 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 		Transport:  rt,
 		Clock:      f.clock,
 		RequestLog: requestLog,
+		Deadline:   s.deadline,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build Graph client: %w", err)
@@ -129,12 +153,16 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 		Clock:          f.clock,
 		RequestLog:     requestLog,
 		MaxConcurrency: provision.DefaultExchangeConcurrency,
+		Deadline:       s.deadline,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build Exchange admin client: %w", err)
 	}
 	s.exchange = exo
-	s.secrets = f.secretDeps(cred, endpoints, tenantID, s.transport)
+	s.secrets = f.secretDeps(cred, endpoints, tenantID, s.transport, s.deadline)
+	if mc := mailCheckOf(ctx); mc != nil {
+		s.secrets.Verify = s.verifyNewSecret(mc, s.secrets.Verify)
+	}
 	s.observeProgress = newProgress(f.out, f.errOut, f.isTerminal()).count
 	ok = true
 	return s, nil
@@ -158,19 +186,20 @@ func (s *session) tokenTenant(ctx context.Context) (string, error) {
 // secretDeps says where new secrets go and how they are checked: the manifest's sinks (Key
 // Vault signed in with the session's credential) and a client-credentials sign-in with the
 // new secret against the session's authority.
-func (f *factory) secretDeps(cred *credential.Credential, endpoints credential.Endpoints, tenantID string, tr *http.Transport) provision.SecretDeps {
+func (f *factory) secretDeps(cred *credential.Credential, endpoints credential.Endpoints, tenantID string, tr *http.Transport, dl deadline.Options) provision.SecretDeps {
 	transporter := &http.Client{Transport: tr}
 	verifier := verify.ClientSecret{
 		AuthorityHost: endpoints.Authority,
 		Scope:         endpoints.GraphScope(),
 		Transport:     transporter,
+		Deadline:      dl,
 		Clock:         f.clock,
 	}
 	return provision.SecretDeps{
 		Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
 			return sink.FromStore(store, sink.Deps{
 				KeyVaultCredential: cred,
-				KeyVault:           sink.KeyVaultOptions{Transport: transporter},
+				KeyVault:           sink.KeyVaultOptions{Transport: transporter, Deadline: dl},
 				Getenv:             f.getenv,
 				Stdout:             f.out,
 			})
@@ -179,5 +208,96 @@ func (f *factory) secretDeps(cred *credential.Credential, endpoints credential.E
 		TenantID:      tenantID,
 		AuthorityHost: endpoints.Authority,
 		MailScope:     endpoints.ExchangeScope(),
+	}
+}
+
+// checker is verify's Checker for this session: its endpoints (the simulated tenant's mail
+// listeners under --simulate), transport and deadlines, clock, and its Exchange client, signed
+// in as the operator, to name the cause of a refused login.
+func (s *session) checker(p verify.Protocols) verify.Checker {
+	e := s.endpoints
+	return verify.Checker{
+		Endpoints: verify.Endpoints{AuthorityHost: e.Authority, Graph: e.Graph, Exchange: e.Exchange, SMTP: e.SMTP, IMAP: e.IMAP, POP: e.POP},
+		Protocols: p,
+		Transport: s.deadline.WrapDoer(&http.Client{Transport: s.transport}, func(r *http.Request) string {
+			return "sign-in " + r.Method + " " + r.URL.Path
+		}),
+		TLS:      s.mailTLS,
+		Clock:    s.clock,
+		Exchange: s.exchange,
+	}
+}
+
+// waitNotices says on stderr what a slow request still waits for ("still waiting for Graph
+// POST /v1.0/$batch (10s)"). The deadline package calls waiting from timer goroutines, which
+// must never block, so a notice is queued and one goroutine writes it; when the queue is full
+// (stderr stuck) the notice is dropped: the next comes five seconds later.
+type waitNotices struct {
+	queue chan string
+	stop  chan struct{}
+	once  sync.Once
+}
+
+func newWaitNotices(w io.Writer) *waitNotices {
+	n := &waitNotices{queue: make(chan string, 16), stop: make(chan struct{})}
+	go func() {
+		for {
+			select {
+			case line := <-n.queue:
+				fmt.Fprintln(w, line)
+			case <-n.stop:
+				return
+			}
+		}
+	}()
+	return n
+}
+
+// waiting is deadline.Options.Waiting: it never blocks.
+func (n *waitNotices) waiting(what string, waited time.Duration) {
+	select {
+	case n.queue <- fmt.Sprintf("still waiting for %s (%ds)", what, int(waited/time.Second)):
+	default:
+	}
+}
+
+// Close stops the writer without waiting for it (a stuck stderr must not hold the process);
+// notices sent afterwards are dropped. A nil waitNotices is a no-op.
+func (n *waitNotices) Close() {
+	if n != nil {
+		n.once.Do(func() { close(n.stop) })
+	}
+}
+
+// verifyNewSecret is rotate --verify's check of a new secret: signIn's (the secret reaches the
+// identity platform), then provision verify's checks for the document of the application,
+// which must all pass before the engine retires anything. Passed checks are reported on
+// stderr; failed ones make the error, which the engine reports with "nothing was retired".
+func (s *session) verifyNewSecret(mc *mailCheck, signIn func(ctx context.Context, tenantID, clientID string, secret sensitive.String) error) func(ctx context.Context, tenantID, clientID string, secret sensitive.String) error {
+	return func(ctx context.Context, tenantID, clientID string, secret sensitive.String) error {
+		if err := signIn(ctx, tenantID, clientID, secret); err != nil {
+			return err
+		}
+		doc, err := s.documentOf(ctx, mc.docs, clientID)
+		if err != nil {
+			return fmt.Errorf("verify the new secret: %w", err)
+		}
+		rep := s.checker(verify.Protocols{}).Run(ctx, checkedApplication(doc, tenantID, clientID, secret))
+		var ids, failures []string
+		for _, c := range rep.Checks {
+			ids = append(ids, c.ID)
+			if c.Status != verify.Passed {
+				f := fmt.Sprintf("%s %s, %s: %s", c.ID, c.Status, c.Cause, c.Explanation)
+				if c.Fix != "" {
+					f += " (fix: " + c.Fix + ")"
+				}
+				failures = append(failures, f)
+			}
+		}
+		if len(failures) > 0 {
+			return fmt.Errorf("the new secret of application %q does not pass provision verify: %s", doc.Application.Name, strings.Join(failures, "; "))
+		}
+		fmt.Fprintf(s.errOut, "verified the new secret of application %q: %s passed\n", doc.Application.Name, strings.Join(ids, ", "))
+		return nil
 	}
 }

@@ -31,7 +31,9 @@ func newSimulateCmd(f *factory, g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		Long: `Serve the simulated tenant (Graph v1.0, the identity platform, the Exchange admin API, Key
 Vault and the Azure Resource Manager metadata document) on a loopback TLS address with a CA of
-its own, until interrupted. Before serving it prints, on stdout, one "export NAME=value" line per
+its own, and its mail listeners (SMTP with STARTTLS, IMAP and POP over TLS, which accept an
+XOAUTH2 login exactly when Exchange Online would) on free ports of the same host, until
+interrupted. Before serving it prints, on stdout, one "export NAME=value" line per
 variable that points provision in another shell (or any other tool using the Azure SDKs, or
 terraform's azuread provider through ARM_METADATA_HOSTNAME) at it, including the simulated
 operator's client secret; on stderr it lists the tenant's users, groups and mailboxes:
@@ -110,6 +112,7 @@ func writeRoster(w io.Writer, s *simtenant.Server) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "Key Vault: every https://<name>.vault.azure.net, through %s.\n", envKeyVaultEndpoint)
+	fmt.Fprintf(w, "Mail: SMTP (STARTTLS) %s, IMAP (TLS) %s, POP (TLS) %s, for provision verify.\n", s.Mail.SMTPAddr, s.Mail.IMAPAddr, s.Mail.POPAddr)
 }
 
 // shellQuote quotes v for a POSIX shell.

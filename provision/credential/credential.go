@@ -68,14 +68,34 @@ type Credential struct {
 	method   Method
 	tenantID string
 	clientID string
+	// issuedIn is the directory id of the tenant the tokens come from, read from the first
+	// token; nil until one came.
+	issuedIn atomic.Pointer[string]
 }
 
 var _ azcore.TokenCredential = (*Credential)(nil)
 
 // GetToken requests a token; it is safe for concurrent use and caches tokens until shortly
 // before they expire (azidentity's behaviour).
+//
+// A request naming a tenant (opts.TenantID, as Key Vault's challenge does, by directory id)
+// is served as one for the credential's own tenant when that is the tenant its tokens come
+// from: a credential configured with the tenant's domain (a manifest's tenant:
+// contoso.com) would otherwise be refused by azidentity ("isn't configured to acquire tokens
+// for tenant …"), though it is the same tenant. The id is learned from the first token, which
+// a session always asks for before anything else (it checks the tenant with it).
 func (c *Credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.cred.GetToken(ctx, opts)
+	if id := c.issuedIn.Load(); id != nil && opts.TenantID != "" &&
+		strings.EqualFold(opts.TenantID, *id) && !strings.EqualFold(opts.TenantID, c.tenantID) {
+		opts.TenantID = ""
+	}
+	tok, err := c.cred.GetToken(ctx, opts)
+	if err == nil && opts.TenantID == "" && c.issuedIn.Load() == nil {
+		if id, ierr := Identify(tok.Token); ierr == nil && id.TenantID != "" {
+			c.issuedIn.CompareAndSwap(nil, &id.TenantID)
+		}
+	}
+	return tok, err
 }
 
 // Method is the sign-in method the credential was built for.

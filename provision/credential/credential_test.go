@@ -24,6 +24,8 @@ const (
 	clientID   = "11111111-2222-3333-4444-555555555555"
 	spID       = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 	goodSecret = "s3cr3t~value"
+	// tenantDomain is the fake tenant's domain, as a manifest's tenant: names it.
+	tenantDomain = "contoso.example"
 )
 
 func TestParseMethod(t *testing.T) {
@@ -72,23 +74,34 @@ func TestEndpointsFromEnv(t *testing.T) {
 		wantErr      string
 	}{
 		{name: "defaults", reason: "nothing set is the public cloud", env: nil,
-			want:       Endpoints{Graph: "https://graph.microsoft.com", Exchange: "https://outlook.office365.com", Authority: "https://login.microsoftonline.com/"},
+			want:       publicMail(Endpoints{Graph: "https://graph.microsoft.com", Exchange: "https://outlook.office365.com", Authority: "https://login.microsoftonline.com/"}),
 			wantScopes: [2]string{"https://graph.microsoft.com/.default", "https://outlook.office365.com/.default"}},
 		{name: "us government", reason: "national cloud endpoints keep instance discovery",
 			env: map[string]string{EnvGraphEndpoint: "https://graph.microsoft.us/", EnvExchangeEndpoint: "https://outlook.office365.us/",
 				EnvAuthorityHost: "https://login.microsoftonline.us"},
-			want:       Endpoints{Graph: "https://graph.microsoft.us", Exchange: "https://outlook.office365.us", Authority: "https://login.microsoftonline.us/"},
+			want:       publicMail(Endpoints{Graph: "https://graph.microsoft.us", Exchange: "https://outlook.office365.us", Authority: "https://login.microsoftonline.us/"}),
 			wantScopes: [2]string{"https://graph.microsoft.us/.default", "https://outlook.office365.us/.default"}},
 		{name: "graph with version", reason: "a pasted /v1.0 suffix is not part of the base or the scope",
 			env:        map[string]string{EnvGraphEndpoint: "https://graph.microsoft.com/v1.0/"},
-			want:       Endpoints{Graph: "https://graph.microsoft.com", Exchange: "https://outlook.office365.com", Authority: "https://login.microsoftonline.com/"},
+			want:       publicMail(Endpoints{Graph: "https://graph.microsoft.com", Exchange: "https://outlook.office365.com", Authority: "https://login.microsoftonline.com/"}),
 			wantScopes: [2]string{"https://graph.microsoft.com/.default", "https://outlook.office365.com/.default"}},
 		{name: "simulator", reason: "a loopback authority is private: no instance discovery; loopback http is fine for services",
 			env: map[string]string{EnvGraphEndpoint: "http://127.0.0.1:8443", EnvAuthorityHost: "https://127.0.0.1:9443//"},
-			want: Endpoints{Graph: "http://127.0.0.1:8443", Exchange: "https://outlook.office365.com",
-				Authority: "https://127.0.0.1:9443/"},
+			want: publicMail(Endpoints{Graph: "http://127.0.0.1:8443", Exchange: "https://outlook.office365.com",
+				Authority: "https://127.0.0.1:9443/"}),
 			wantScopes:  [2]string{"http://127.0.0.1:8443/.default", "https://outlook.office365.com/.default"},
 			noDiscovery: true},
+		{name: "mail endpoints", reason: "the simulated tenant's mail listeners, host:port (an IPv6 literal keeps its brackets)",
+			env: map[string]string{EnvSMTPEndpoint: "127.0.0.1:2525", EnvIMAPEndpoint: " [::1]:1993 ", EnvPOPEndpoint: "localhost:1995"},
+			want: Endpoints{Graph: "https://graph.microsoft.com", Exchange: "https://outlook.office365.com", Authority: "https://login.microsoftonline.com/",
+				SMTP: "127.0.0.1:2525", IMAP: "[::1]:1993", POP: "localhost:1995"},
+			wantScopes: [2]string{"https://graph.microsoft.com/.default", "https://outlook.office365.com/.default"}},
+		{name: "mail endpoint with a scheme", reason: "the protocol decides the TLS mode, a URL is a mistake",
+			env: map[string]string{EnvSMTPEndpoint: "smtp://smtp.office365.com:587"}, wantErr: EnvSMTPEndpoint},
+		{name: "mail endpoint without a port", reason: "there is no default port to guess",
+			env: map[string]string{EnvIMAPEndpoint: "outlook.office365.com"}, wantErr: EnvIMAPEndpoint},
+		{name: "mail endpoint with a bad port", reason: "ports stop at 65535",
+			env: map[string]string{EnvPOPEndpoint: "outlook.office365.com:99999"}, wantErr: EnvPOPEndpoint},
 		{name: "http authority", reason: "azidentity refuses http authorities, say so early",
 			env: map[string]string{EnvAuthorityHost: "http://127.0.0.1:9443"}, wantErr: EnvAuthorityHost},
 		{name: "remote http graph", reason: "tokens must not travel in clear text",
@@ -121,6 +134,12 @@ func TestEndpointsFromEnv(t *testing.T) {
 	}
 }
 
+// publicMail gives e Exchange Online's mail endpoints, the defaults.
+func publicMail(e Endpoints) Endpoints {
+	e.SMTP, e.IMAP, e.POP = DefaultSMTP, DefaultIMAP, DefaultPOP
+	return e
+}
+
 func TestIsPublicAuthority(t *testing.T) {
 	for host, want := range map[string]bool{
 		"login.microsoftonline.com": true, "LOGIN.MICROSOFTONLINE.COM": true, "login.microsoftonline.us": true,
@@ -147,6 +166,7 @@ func newFakeIdentity(t *testing.T) fakeIdentity {
 	certPEM := clientproof.PEM(t, cert, key)
 	auth, err := authority.New(authority.Config{
 		TenantID: tenantID,
+		Domains:  []string{tenantDomain},
 		Lookup: func(id string) (authority.Client, bool) {
 			if id != clientID {
 				return authority.Client{}, false
@@ -275,6 +295,36 @@ func TestNewReportsMissingConfiguration(t *testing.T) {
 				t.Errorf("error shows a secret value")
 			}
 		})
+	}
+}
+
+// TestTenantByDomainServesRequestsForItsID signs in to a tenant named by its domain, then asks
+// for a token in that tenant by its id, as Key Vault's challenge does: azidentity alone refuses
+// it ("isn't configured to acquire tokens for tenant …"), though it is the same tenant.
+func TestTenantByDomainServesRequestsForItsID(t *testing.T) {
+	f := newFakeIdentity(t)
+	env := map[string]string{EnvClientID: clientID, EnvClientSecret: goodSecret}
+	cred, err := New(context.Background(), Options{Method: Env, Endpoints: f.endpoints, TenantID: tenantDomain,
+		Getenv: func(k string) string { return env[k] }, Transport: f.srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault := func(tenant string) error {
+		_, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}, TenantID: tenant})
+		return err
+	}
+	if err := vault(tenantID); err == nil || !strings.Contains(err.Error(), "isn't configured to acquire tokens for tenant") {
+		t.Fatalf("a request by id before any token: %v, want azidentity's refusal (the id is not known yet)", err)
+	}
+	if err := vault(""); err != nil {
+		t.Fatalf("a token for the configured tenant: %v", err)
+	}
+	if err := vault(strings.ToUpper(tenantID)); err != nil {
+		t.Errorf("a request by the id the tokens carry: %v, want a token", err)
+	}
+	other := "0b9e0c5a-1111-4222-8333-444455556666"
+	if err := vault(other); err == nil || !strings.Contains(err.Error(), other) {
+		t.Errorf("a request for another tenant: %v, want azidentity's refusal naming it", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -14,6 +15,9 @@ const (
 	EnvGraphEndpoint    = "PROVISION_GRAPH_ENDPOINT"
 	EnvExchangeEndpoint = "PROVISION_EXCHANGE_ENDPOINT"
 	EnvAuthorityHost    = "AZURE_AUTHORITY_HOST"
+	EnvSMTPEndpoint     = "PROVISION_SMTP_ENDPOINT"
+	EnvIMAPEndpoint     = "PROVISION_IMAP_ENDPOINT"
+	EnvPOPEndpoint      = "PROVISION_POP_ENDPOINT"
 )
 
 // Default endpoints: the public cloud.
@@ -23,12 +27,24 @@ const (
 	DefaultAuthority = "https://login.microsoftonline.com/"
 )
 
+// Default mail endpoints of Exchange Online, as host:port: SMTP submission with STARTTLS, IMAP
+// and POP over implicit TLS. The one definition: package verify takes them from here.
+const (
+	DefaultSMTP = "smtp.office365.com:587"
+	DefaultIMAP = "outlook.office365.com:993"
+	DefaultPOP  = "outlook.office365.com:995"
+)
+
 // Endpoints are the services provision talks to. Graph and Exchange have no trailing slash
-// (paths and scopes are appended to them); Authority has one, as azidentity writes it.
+// (paths and scopes are appended to them); Authority has one, as azidentity writes it. SMTP,
+// IMAP and POP are the mail protocols' host:port, where provision verify tries its logins.
 type Endpoints struct {
 	Graph     string
 	Exchange  string
 	Authority string
+	SMTP      string
+	IMAP      string
+	POP       string
 }
 
 // EndpointsFromEnv reads the endpoints through getenv, applies the defaults and normalises
@@ -54,7 +70,30 @@ func EndpointsFromEnv(getenv func(string) string) (Endpoints, error) {
 	if err != nil {
 		return Endpoints{}, err
 	}
-	return Endpoints{Graph: graph, Exchange: exchange, Authority: authority}, nil
+	e := Endpoints{Graph: graph, Exchange: exchange, Authority: authority}
+	for _, m := range []struct {
+		name, def string
+		to        *string
+	}{{EnvSMTPEndpoint, DefaultSMTP, &e.SMTP}, {EnvIMAPEndpoint, DefaultIMAP, &e.IMAP}, {EnvPOPEndpoint, DefaultPOP, &e.POP}} {
+		if *m.to, err = parseHostPort(m.name, pick(m.name, m.def)); err != nil {
+			return Endpoints{}, err
+		}
+	}
+	return e, nil
+}
+
+// parseHostPort checks a mail endpoint: host:port, as a mail client is configured with it
+// (no scheme: the protocol decides between STARTTLS and implicit TLS).
+func parseHostPort(name, raw string) (string, error) {
+	host, port, err := net.SplitHostPort(raw)
+	if err != nil || host == "" || strings.Contains(host, "/") {
+		return "", fmt.Errorf("read %s: %q is not host:port such as smtp.office365.com:587", name, raw)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("read %s: %q has no valid port (1 to 65535)", name, raw)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // normaliseService checks a service base URL and strips trailing slashes and the given API

@@ -12,15 +12,16 @@ import (
 // for checks such as "does the credential's tenant match the manifest's": the token is not
 // verified here, the service that receives it does that.
 type Identity struct {
-	TenantID string `json:"tid"`
+	// TenantID is the directory the token was issued in (tid).
+	TenantID string `json:"tenantId"`
 	// AppID is the client the token was issued to (appid in v1 tokens, azp in v2).
-	AppID string `json:"appid"`
-	// ObjectID is the signed-in user or the service principal.
-	ObjectID string `json:"oid"`
+	AppID string `json:"appId"`
+	// ObjectID is the signed-in user or the service principal (oid).
+	ObjectID string `json:"objectId"`
 	// UserPrincipalName is set for delegated (user) tokens.
-	UserPrincipalName string `json:"upn,omitempty"`
-	// Audience is the resource the token is for.
-	Audience string `json:"aud"`
+	UserPrincipalName string `json:"userPrincipalName,omitempty"`
+	// Audience is the resource the token is for (aud).
+	Audience string `json:"audience"`
 	// AppOnly is true for application (client credentials, managed identity) tokens.
 	AppOnly bool `json:"appOnly"`
 	// Roles are app roles (application permissions) for app-only tokens.
@@ -28,7 +29,7 @@ type Identity struct {
 	// Scopes are the delegated permissions of a user token.
 	Scopes []string `json:"scopes,omitempty"`
 	// DirectoryRoles are Entra role template ids (wids).
-	DirectoryRoles []string `json:"wids,omitempty"`
+	DirectoryRoles []string `json:"directoryRoles,omitempty"`
 }
 
 // Identify decodes the claims of a JWT access token without verifying it.

@@ -20,15 +20,15 @@ func perm(name string) rights.Right { return rights.Right{Kind: rights.GraphPerm
 
 // Held is what an identity holds, as its tokens say.
 type Held struct {
-	AppOnly bool
+	AppOnly bool `json:"appOnly"`
 	// Graph are the Microsoft Graph application permissions (roles claim) of an application,
 	// or the delegated scopes (scp claim) of a user.
-	Graph []string
+	Graph []string `json:"graph"`
 	// Exchange are the Office 365 Exchange Online application permissions (roles claim of the
 	// Exchange token).
-	Exchange []string
+	Exchange []string `json:"exchange"`
 	// Roles are the Entra roles, by display name (from the wids claim).
-	Roles []string
+	Roles []string `json:"roles"`
 }
 
 // has reports whether h holds r.

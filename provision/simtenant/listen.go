@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/provisionhq/provision/provision/simtenant/mailsim"
 )
 
 // ListenOptions configures a simulated tenant served on a loopback TLS address.
@@ -59,6 +61,9 @@ type Server struct {
 	CAFile string
 	// CAPool trusts the server certificate, for in-process clients.
 	CAPool *x509.CertPool
+	// Mail is the tenant's SMTP (STARTTLS), IMAP and POP (TLS) listeners on the same loopback
+	// host, with the same certificate, for PROVISION_SMTP_ENDPOINT and the others.
+	Mail *mailsim.Server
 
 	srv       *http.Server
 	stateFile string
@@ -73,7 +78,8 @@ func KeyVaultStateFile(stateFile string) string {
 	return strings.TrimSuffix(stateFile, filepath.Ext(stateFile)) + ".keyvault.json"
 }
 
-// Listen starts a tenant on loopback TLS. The CA certificate is written next to the state file
+// Listen starts a tenant on loopback TLS, with its mail listeners (Server.Mail) on free ports
+// of the same host. The CA certificate is written next to the state file
 // (tenant.json → tenant.ca.pem), or to a temporary directory as simulate-ca.pem without one.
 // The state file and the vaults' file (KeyVaultStateFile) are written after every successful
 // write request and on Close.
@@ -152,15 +158,29 @@ func Listen(ctx context.Context, opts ListenOptions) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { s.done <- s.srv.Serve(tls.NewListener(ln, s.srv.TLSConfig)) }()
+	// The mail listeners check tokens against the authority served above, and accept the
+	// Exchange endpoint's audience, which a token for PROVISION_EXCHANGE_ENDPOINT carries.
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	s.Mail, err = mailsim.Start(ctx, mailsim.Options{
+		Tenant: tenant, AuthorityHost: s.AuthorityHost, Host: host, Clock: tenant.clock,
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}},
+		TLS:        &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Audiences:  []string{s.ExchangeEndpoint},
+	})
+	if err != nil {
+		_ = s.srv.Close()
+		<-s.done
+		return nil, fmt.Errorf("listen: %w", err)
+	}
 	return s, nil
 }
 
 // Env returns the environment that points provision, azidentity and Go's TLS stack at this
-// tenant, as NAME=value. It includes the operator's client secret: print it only where the
+// tenant and its mail listeners, as NAME=value. It includes the operator's client secret: print it only where the
 // user asked for it (simulate serve).
 func (s *Server) Env() []string {
 	tid, cid, secret := s.Tenant.OperatorCredentials()
-	return []string{
+	return append([]string{
 		"PROVISION_GRAPH_ENDPOINT=" + s.GraphEndpoint,
 		"PROVISION_EXCHANGE_ENDPOINT=" + s.ExchangeEndpoint,
 		"AZURE_AUTHORITY_HOST=" + s.AuthorityHost,
@@ -170,7 +190,7 @@ func (s *Server) Env() []string {
 		"SSL_CERT_FILE=" + s.CAFile,
 		"ARM_METADATA_HOSTNAME=" + s.MetadataHost,
 		"PROVISION_KEYVAULT_ENDPOINT=" + s.KeyVaultEndpoint,
-	}
+	}, s.Mail.Env()...)
 }
 
 // loadFile opens path and hands it to load, reporting whether it existed.
@@ -203,8 +223,9 @@ func sameTenant(stateFile string, t *Tenant, want Options) error {
 	return nil
 }
 
-// Close stops serving and saves the state.
+// Close stops serving (the mail listeners too) and saves the state.
 func (s *Server) Close() error {
+	_ = s.Mail.Close()
 	err := s.srv.Close()
 	<-s.done
 	if serr := s.save(); serr != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"net/smtp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	auth "github.com/microsoft/kiota-authentication-azure-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"github.com/provisionhq/provision/provision/simtenant/mailsim"
 )
 
 // clientForServer builds the SDK client the way provision does from the Env of a Server.
@@ -239,5 +242,65 @@ func TestListenServesOneTenantPerStateFile(t *testing.T) {
 	defer again.Close()
 	if again.Tenant.Domain() != "contoso.onmicrosoft.com" || again.Tenant.TenantID() != TenantIDFor("contoso.onmicrosoft.com") {
 		t.Errorf("state file served as %s (%s), want contoso's", again.Tenant.Domain(), again.Tenant.TenantID())
+	}
+}
+
+// xoauth2 is net/smtp's XOAUTH2 in its two-step form.
+type xoauth2 struct{ user, token string }
+
+func (a xoauth2) Start(*smtp.ServerInfo) (string, []byte, error) { return "XOAUTH2", nil, nil }
+
+func (a xoauth2) Next(_ []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	return []byte("user=" + a.user + "\x01auth=Bearer " + a.token + "\x01\x01"), nil
+}
+
+// TestListenServesMailWithTheTenant logs in to the listeners' SMTP with a token of the tenant's
+// authority for its Exchange endpoint: STARTTLS trusts the tenant's CA, and the token is judged
+// valid (the login is then refused for SMTP AUTH, off in a new tenant, not for the token).
+func TestListenServesMailWithTheTenant(t *testing.T) {
+	c := context.Background()
+	s, err := Listen(c, ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	env := strings.Join(s.Env(), "\n")
+	for _, want := range []string{"PROVISION_SMTP_ENDPOINT=" + s.Mail.SMTPAddr, "PROVISION_IMAP_ENDPOINT=" + s.Mail.IMAPAddr, "PROVISION_POP_ENDPOINT=" + s.Mail.POPAddr} {
+		if !strings.Contains(env, want) || !strings.Contains(want, "=127.0.0.1:") {
+			t.Errorf("Env lacks %s on the tenant's loopback host:\n%s", want, env)
+		}
+	}
+	tid, cid, secret := s.Tenant.OperatorCredentials()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CAPool}}}
+	cred, err := azidentity.NewClientSecretCredential(tid, cid, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: s.AuthorityHost}, Transport: hc},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cred.GetToken(c, policy.TokenRequestOptions{Scopes: []string{s.ExchangeEndpoint + "/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := smtp.Dial(s.Mail.SMTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.StartTLS(&tls.Config{RootCAs: s.CAPool, ServerName: "127.0.0.1"}); err != nil {
+		t.Fatalf("STARTTLS with the tenant's CA: %v", err)
+	}
+	mailbox := "admin@" + DefaultDomain
+	err = client.Auth(xoauth2{user: mailbox, token: tok.Token})
+	if err == nil || !strings.Contains(err.Error(), "SmtpClientAuthentication is disabled for the Tenant") {
+		t.Fatalf("AUTH XOAUTH2 as the operator: %v, want 535 5.7.139 for the tenant's SMTP AUTH", err)
+	}
+	attempts := s.Mail.Attempts()
+	if len(attempts) != 1 || attempts[0].Reason != mailsim.SMTPAuthDisabled || attempts[0].AppID != cid || attempts[0].Mailbox != mailbox {
+		t.Errorf("attempts = %+v, want one of the operator %s (a valid token) refused for SMTP AUTH", attempts, cid)
 	}
 }

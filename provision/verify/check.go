@@ -19,11 +19,12 @@ import (
 // ReportVersion is the version of the JSON form of a Report.
 const ReportVersion = 1
 
-// Default mail endpoints of Exchange Online (DESIGN.md §4).
+// Default mail endpoints of Exchange Online (DESIGN.md §4), defined once in package
+// credential, which reads PROVISION_SMTP_ENDPOINT and the others.
 const (
-	DefaultSMTPEndpoint = "smtp.office365.com:587"
-	DefaultIMAPEndpoint = "outlook.office365.com:993"
-	DefaultPOPEndpoint  = "outlook.office365.com:995"
+	DefaultSMTPEndpoint = credential.DefaultSMTP
+	DefaultIMAPEndpoint = credential.DefaultIMAP
+	DefaultPOPEndpoint  = credential.DefaultPOP
 )
 
 // The Office 365 Exchange Online application roles that allow app-only mail logins.
