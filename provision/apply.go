@@ -98,7 +98,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, progress func(ChangeResult)
 		if len(errs) == 0 {
 			errs = append(errs, context.Cause(ctx))
 		}
-		return result, fmt.Errorf("apply: %d applied, %d failed, %d skipped; run apply again to finish: %w",
+		return result, fmt.Errorf("apply: %d applied, %d failed, %d skipped; every change is idempotent, so running the command again finishes the job: %w",
 			applied, failed, skipped, errors.Join(errs...))
 	}
 	return result, nil

@@ -733,6 +733,9 @@ type SecretDeps struct {
 	// MailScope is the client-credentials scope for IMAP/POP/SMTP written to the sinks; empty
 	// means Exchange Online's public-cloud scope. The Graph scope derives from the Graph client.
 	MailScope string
+	// SMTP, IMAP and POP are the mail endpoints (host:port) written to the sinks for the
+	// consumers; empty means Exchange Online's.
+	SMTP, IMAP, POP string
 	// LockDir holds the per-user lock files that make rotations of one secret on this machine
 	// take turns; empty means the user's cache directory (lockfile.Path).
 	LockDir string
@@ -845,6 +848,9 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 		Authority:   strings.TrimSuffix(cmp.Or(deps.AuthorityHost, credential.DefaultAuthority), "/") + "/" + deps.TenantID,
 		GraphScope:  strings.TrimSuffix(e.Graph.BaseURL, "/") + "/.default",
 		MailScope:   deps.MailScope,
+		SMTP:        deps.SMTP,
+		IMAP:        deps.IMAP,
+		POP:         deps.POP,
 	}
 	if t := created.GetStartDateTime(); t != nil {
 		cred.CreatedAt = t.UTC()

@@ -66,7 +66,7 @@ func runDoctor(ctx context.Context, f *factory, g *globalOptions, args []string)
 	if g.output == "json" {
 		enc := json.NewEncoder(f.out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(doctorJSON{FormatVersion: "1.0", SignedIn: signed, Report: rep}); err != nil {
+		if err := enc.Encode(doctorJSON{FormatVersion: "2.0", SignedIn: signed, Report: rep}); err != nil {
 			return err
 		}
 	} else {

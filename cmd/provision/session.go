@@ -208,6 +208,9 @@ func (f *factory) secretDeps(cred *credential.Credential, endpoints credential.E
 		TenantID:      tenantID,
 		AuthorityHost: endpoints.Authority,
 		MailScope:     endpoints.ExchangeScope(),
+		SMTP:          endpoints.SMTP,
+		IMAP:          endpoints.IMAP,
+		POP:           endpoints.POP,
 	}
 }
 

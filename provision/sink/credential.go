@@ -1,9 +1,12 @@
 package sink
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,17 +26,12 @@ const (
 	DefaultMailScope = credential.DefaultExchange + "/.default"
 )
 
-// Exchange Online's mail endpoints, as a mail client (OpenFire's outgoing server, an IMAP
-// poller) is configured with them.
+// How a mail client (OpenFire's outgoing server, an IMAP poller) secures each of Exchange
+// Online's mail endpoints: SMTP on submission with STARTTLS, IMAP and POP over TLS from the
+// start (DESIGN.md §4). The endpoints themselves are credential's (DefaultSMTP, ...).
 const (
-	SMTPHost     = "smtp.office365.com"
-	SMTPPort     = 587
 	SMTPSecurity = "STARTTLS"
-	IMAPHost     = "outlook.office365.com"
-	IMAPPort     = 993
 	IMAPSecurity = "SSL/TLS"
-	POPHost      = "outlook.office365.com"
-	POPPort      = 995
 	POPSecurity  = "SSL/TLS"
 )
 
@@ -60,6 +58,9 @@ type Credential struct {
 	// GraphScope and MailScope are the client-credentials scopes; public-cloud defaults when empty.
 	GraphScope string
 	MailScope  string
+	// SMTP, IMAP and POP are the mail endpoints (host:port) a consumer logs in to; Exchange
+	// Online's when empty.
+	SMTP, IMAP, POP string
 }
 
 // document is the JSON a file or exec sink receives. It is private so the only way to it is
@@ -112,7 +113,31 @@ func (c Credential) WithDefaults() Credential {
 	if c.MailScope == "" {
 		c.MailScope = DefaultMailScope
 	}
+	c.SMTP = cmp.Or(c.SMTP, credential.DefaultSMTP)
+	c.IMAP = cmp.Or(c.IMAP, credential.DefaultIMAP)
+	c.POP = cmp.Or(c.POP, credential.DefaultPOP)
 	return c
+}
+
+// endpoint is the host:port a document's server names; "" when it names none.
+func (s docServer) endpoint() string {
+	if s.Host == "" {
+		return ""
+	}
+	if s.Port == 0 {
+		return s.Host
+	}
+	return net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+}
+
+// server is the document's form of a host:port endpoint.
+func server(endpoint, security string) docServer {
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return docServer{Host: endpoint, Security: security}
+	}
+	n, _ := strconv.Atoi(port)
+	return docServer{Host: host, Port: n, Security: security}
 }
 
 // Validate reports what a sink needs and c lacks.
@@ -157,9 +182,9 @@ func (c Credential) Document() ([]byte, error) {
 		TokenEndpoint: c.TokenEndpoint,
 		Scopes:        docScopes{Graph: c.GraphScope, Mail: c.MailScope},
 		Mail: docServers{
-			SMTP: docServer{Host: SMTPHost, Port: SMTPPort, Security: SMTPSecurity},
-			IMAP: docServer{Host: IMAPHost, Port: IMAPPort, Security: IMAPSecurity},
-			POP:  docServer{Host: POPHost, Port: POPPort, Security: POPSecurity},
+			SMTP: server(c.SMTP, SMTPSecurity),
+			IMAP: server(c.IMAP, IMAPSecurity),
+			POP:  server(c.POP, POPSecurity),
 		},
 	}
 	if !c.CreatedAt.IsZero() {

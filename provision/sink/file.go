@@ -228,6 +228,7 @@ func (f *File) ReadCredential(ctx context.Context) (Credential, error) {
 		TenantID: d.TenantID, ClientID: d.ClientID, KeyID: d.KeyID, DisplayName: d.Name,
 		Secret: sensitive.New(d.Secret), Hint: d.Hint,
 		Authority: d.Authority, TokenEndpoint: d.TokenEndpoint, GraphScope: d.Scopes.Graph, MailScope: d.Scopes.Mail,
+		SMTP: d.Mail.SMTP.endpoint(), IMAP: d.Mail.IMAP.endpoint(), POP: d.Mail.POP.endpoint(),
 	}
 	for _, t := range []struct {
 		field string
