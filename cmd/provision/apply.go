@@ -22,6 +22,9 @@ type applyOptions struct {
 	// waitTimeout bounds the wait for the directory to show what was written; 0: no wait.
 	waitTimeout time.Duration
 	targets     []string
+	// verifySecrets runs provision verify's checks on each new secret before anything older
+	// is retired (rotate --verify).
+	verifySecrets bool
 	// verb is the command that applies (apply or rotate), for its questions and messages.
 	verb string
 }
@@ -108,6 +111,9 @@ func applyRuns(ctx context.Context, f *factory, g *globalOptions, runs []*fileRu
 	for _, r := range runs {
 		if r.plan.Empty() {
 			continue
+		}
+		if o.verifySecrets {
+			r.session.secrets.Verify = r.session.verifyNewSecret(&mailCheck{docs: r.docs}, r.session.secrets.Verify)
 		}
 		done, total := 0, len(r.plan.Changes)
 		res, err := r.session.engine().Apply(ctx, r.plan, func(c provision.ChangeResult) {

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"io"
-	"slices"
 	"time"
 
 	"github.com/provisionhq/provision/manifests"
@@ -39,16 +35,9 @@ fixed, and the next rotate finishes.`,
 		Args:              manifestArgs,
 		ValidArgsFunction: manifestCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if o.verify && !o.dryRun {
-				mc, err := loadMailCheck(ctx, f, g, args)
-				if err != nil {
-					return err
-				}
-				ctx = withMailCheck(ctx, mc)
-			}
-			return planAndApply(ctx, f, g, args,
-				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed, verb: "rotate", waitTimeout: o.waitTimeout},
+			return planAndApply(cmd.Context(), f, g, args,
+				applyOptions{autoApprove: o.autoApprove, dryRun: o.dryRun, detailedExitCode: o.detailed, verb: "rotate",
+					waitTimeout: o.waitTimeout, verifySecrets: o.verify},
 				provision.PlanOptions{SecretsOnly: true, ForceRotate: o.force})
 		},
 	}
@@ -65,37 +54,4 @@ fixed, and the next rotate finishes.`,
 // verify's checks, for the document the secret's application belongs to.
 type mailCheck struct {
 	docs []*manifests.Document
-}
-
-// mailCheckKey keys the run's mailCheck in its context: it travels from the rotate command,
-// with the run, to the sessions its plans open (session.connect), which check the new secrets.
-type mailCheckKey struct{}
-
-func withMailCheck(ctx context.Context, mc *mailCheck) context.Context {
-	return context.WithValue(ctx, mailCheckKey{}, mc)
-}
-
-// mailCheckOf is the run's mailCheck, nil unless rotate --verify.
-func mailCheckOf(ctx context.Context) *mailCheck {
-	mc, _ := ctx.Value(mailCheckKey{}).(*mailCheck)
-	return mc
-}
-
-// loadMailCheck loads the manifests the rotation will plan, for the checks of its new secrets.
-// Standard input is read once here and replayed to the plan, which reads the same bytes. A
-// manifest that does not load is left for the plan to report, with its exit code.
-func loadMailCheck(ctx context.Context, f *factory, g *globalOptions, args []string) (*mailCheck, error) {
-	if slices.Contains(args, stdinArg) {
-		data, err := io.ReadAll(io.LimitReader(f.in, manifests.MaxFileSize+1))
-		if err != nil {
-			return nil, err
-		}
-		f.in = bytes.NewReader(data)
-		defer func() { f.in = bytes.NewReader(data) }()
-	}
-	docs, _, err := loadManifests(ctx, f, g, args)
-	if err != nil {
-		return &mailCheck{}, nil
-	}
-	return &mailCheck{docs: docs}, nil
 }

@@ -160,9 +160,6 @@ func (f *factory) connect(ctx context.Context, g *globalOptions, tenant string) 
 	}
 	s.exchange = exo
 	s.secrets = f.secretDeps(cred, endpoints, tenantID, s.transport, s.deadline)
-	if mc := mailCheckOf(ctx); mc != nil {
-		s.secrets.Verify = s.verifyNewSecret(mc, s.secrets.Verify)
-	}
 	s.observeProgress = newProgress(f.out, f.errOut, f.isTerminal()).count
 	ok = true
 	return s, nil
