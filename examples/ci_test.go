@@ -204,8 +204,10 @@ func TestGitHubWorkflowFollowsTheCIRecipe(t *testing.T) {
 			t.Errorf("job %s: azure/login has a client-secret; federation needs none", name)
 		}
 	}
+	// The pull request's plan is saved, and the merge applies that saved plan, not a new one.
 	for _, want := range []string{"--detailed-exitcode", "$GITHUB_STEP_SUMMARY", "-o json", "actions/upload-artifact@",
-		"--auto-approve", "refs/heads/main"} {
+		"--out provision.plan", "actions/download-artifact@", "provision apply provision.plan",
+		"github.event.pull_request.merged", "environment: tenant", "refs/heads/main"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the workflow does not contain %q", want)
 		}
