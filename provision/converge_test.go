@@ -98,3 +98,44 @@ func TestApplyThenPlanAtOnceUnderStaleReads(t *testing.T) {
 		}
 	}
 }
+
+// TestOneApplyConvergesOnAFaultyDirectory: the fault mix of the README (a fifth of the
+// operations throttled, one in twenty answered with a server error before anything is done,
+// one write in twenty performed and then answered with a server error or a dropped
+// connection) on a 3 s replication window. One apply and its wait converge every example, and
+// the tenant holds exactly what a fault-free run makes.
+func TestOneApplyConvergesOnAFaultyDirectory(t *testing.T) {
+	for _, file := range exampleFiles(t) {
+		name := filepath.Base(file)
+		docs := example(t, name)
+		want := reference(t, docs)
+		for _, seed := range []uint64{1, 2, 3, 19, 21, 35, 66, 76} {
+			t.Run(fmt.Sprintf("%s/seed=%d", name, seed), func(t *testing.T) {
+				f := newFixture(t, simtenant.Faults{ThrottleRate: 0.2, RetryAfter: time.Second, ServerErrorRate: 0.05,
+					LostAnswerRate: 0.05, ReplicationLag: 3 * time.Second, Seed: seed})
+				f.applyAndWait(t, docs)
+				t.Logf("faults met: %+v, %d answers >= 500 or none", f.tenant.FaultCounts(), serverErrors(f.tenant))
+				if diff := cmp.Diff(want, census(t, f.tenant)); diff != "" {
+					t.Errorf("objects after one apply -fault-free +faulty:\n%s", diff)
+				}
+				// The plan that checks the apply meets the same replication, but not the
+				// throttling and errors: a plan that fails on them says nothing of the apply.
+				f.tenant.SetFaults(simtenant.Faults{ReplicationLag: 3 * time.Second})
+				if diff := cmp.Diff([]string(nil), lines(f.plan(t, docs))); diff != "" {
+					t.Errorf("plan at once after apply -want +got:\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+// serverErrors counts the answers of the request log with a 5xx status or none at all.
+func serverErrors(tenant *simtenant.Tenant) int {
+	n := 0
+	for _, r := range tenant.RequestLog() {
+		if r.Status >= 500 || r.Status == 0 {
+			n++
+		}
+	}
+	return n
+}

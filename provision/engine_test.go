@@ -35,11 +35,12 @@ func newFixture(tb testing.TB, faults simtenant.Faults) *fixture {
 	return newFixtureWith(tb, simtenant.Options{Faults: faults})
 }
 
-// newFixtureWith is newFixture with every tenant option (a small page size, …); the clock
-// is always the fixture's fake one.
-func newFixtureWith(tb testing.TB, opts simtenant.Options) *fixture {
+// newFixtureWith is newFixture with every tenant option (a small page size, …) and any more
+// simtest options (a handler between server and tenant, …); the clock is always the
+// fixture's fake one.
+func newFixtureWith(tb testing.TB, opts simtenant.Options, more ...simtest.Option) *fixture {
 	tb.Helper()
-	sim := simtest.Start(tb, simtest.TenantOptions(opts))
+	sim := simtest.Start(tb, append([]simtest.Option{simtest.TenantOptions(opts)}, more...)...)
 	dir := tb.TempDir()
 	// A fake Key Vault reached under any vault's host name, for the manifests that store
 	// their secret in one.
