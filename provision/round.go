@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // maxRounds bounds observation: the applications (1), their service principals (2), what
@@ -71,6 +72,8 @@ type round struct {
 type graphRead struct {
 	req  graph.BatchRequest
 	then func(context.Context, graph.BatchResponse) error
+	// below marks a read of what lies under an object an earlier round found; see graphBelow.
+	below bool
 }
 
 // graph queues a Graph read built by the fluent SDK; it takes the builder's
@@ -90,6 +93,23 @@ func (r *round) graph(then func(context.Context, graph.BatchResponse) error) fun
 			return
 		}
 		r.reads = append(r.reads, graphRead{req: req, then: then})
+	}
+}
+
+// graphBelow is graph for a read of what lies under an object an earlier round found (what a
+// service principal holds, who is assigned to it). Such a read answering 404 landed on a
+// replica that has not seen the object yet (made moments ago, by a run that did not wait for
+// the directory): it is sent again, with the other reads of the round in the same case, in
+// $batch calls with a backoff, for up to visibleWithin; only then does its continuation see
+// the 404. An object deleted between two rounds is reported as before, a little later.
+func (r *round) graphBelow(then func(context.Context, graph.BatchResponse) error) func(*abstractions.RequestInformation, error) {
+	queue := r.graph(then)
+	return func(ri *abstractions.RequestInformation, err error) {
+		n := len(r.reads)
+		queue(ri, err)
+		if len(r.reads) > n {
+			r.reads[n].below = true
+		}
 	}
 }
 
@@ -143,12 +163,47 @@ func (r *round) run(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := r.reread(ctx, answers); err != nil {
+		return err
+	}
 	for i, read := range r.reads {
 		if err := read.then(ctx, answers[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// reread sends again the reads below an object (graphBelow) that answered 404, until they
+// answer otherwise or visibleWithin has passed, replacing their answers.
+func (r *round) reread(ctx context.Context, answers []graph.BatchResponse) error {
+	loop := retry.Policy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}.Start(r.e.clock())
+	for {
+		var lagging []int
+		for i, read := range r.reads {
+			if read.below && answers[i].Status == http.StatusNotFound {
+				lagging = append(lagging, i)
+			}
+		}
+		wait := loop.Wait(0, false)
+		if len(lagging) == 0 || loop.Spent(wait) {
+			return nil
+		}
+		if err := loop.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		reqs := make([]graph.BatchRequest, len(lagging))
+		for k, i := range lagging {
+			reqs[k] = r.reads[i].req
+		}
+		resps, err := r.e.Graph.Batch(ctx, reqs)
+		if err != nil {
+			return err
+		}
+		for k, i := range lagging {
+			answers[i] = resps[k]
+		}
+	}
 }
 
 // span is a run of n items starting at from.
