@@ -580,7 +580,7 @@ func (applicationKind) apply(ctx context.Context, e *Engine, c *Change, st *appS
 	client := e.Graph.Graph
 	if c.Action != Create {
 		id := c.Target.ID
-		err := e.retry(ctx, st.freshApp, func(ctx context.Context) error {
+		err := e.write(ctx, st.freshApp, func(ctx context.Context) error {
 			_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
 			return err
 		})
@@ -677,7 +677,7 @@ func createApplicationOnce(ctx context.Context, e *Engine, name string, body mod
 	}
 	if app != nil {
 		id := str(app.GetId())
-		if err := e.retry(ctx, false, func(ctx context.Context) error {
+		if err := e.write(ctx, false, func(ctx context.Context) error {
 			_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
 			return err
 		}); err != nil {

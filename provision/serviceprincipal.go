@@ -146,7 +146,7 @@ func (servicePrincipalKind) apply(ctx context.Context, e *Engine, c *Change, st 
 	}
 	if c.Action == Update {
 		id := c.Target.ID
-		if err := e.retry(ctx, false, func(ctx context.Context) error {
+		if err := e.write(ctx, false, func(ctx context.Context) error {
 			_, err := client.ServicePrincipals().ByServicePrincipalId(id).Patch(ctx, body, nil)
 			return err
 		}); err != nil {
