@@ -19,11 +19,12 @@ import (
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
-// answerLoser stands between the server and the tenant and loses the answers of chosen writes:
-// the tenant performs the write, then the client gets a server error, or its connection is
-// closed without an answer. A rule is spent only by a write the tenant carried out (a refusal,
-// say a 404 while replication lags, passes through), so each rule loses the answer of exactly
-// that many writes that happened.
+// answerLoser stands between the server and the tenant and loses the answers of chosen
+// requests: the tenant performs the request, then the client gets a server error, its
+// connection is closed without an answer, or no answer ever comes (until the client gives up);
+// or the request stalls without being performed at all. A rule is spent only by a write the
+// tenant carried out (a refusal, say a 404 while replication lags, passes through), so each
+// rule loses the answer of exactly that many writes that happened.
 type answerLoser struct {
 	tenant http.Handler
 	mu     sync.Mutex
@@ -31,22 +32,36 @@ type answerLoser struct {
 	lost   []string
 }
 
+// answerFault is what becomes of a request a rule matches.
+type answerFault int
+
+const (
+	answer500          answerFault = iota // performed, then answered 500
+	answerDropped                         // performed, then the connection closed
+	answerStalled                         // performed, then never answered
+	stalledUnperformed                    // never performed nor answered
+)
+
+func (a answerFault) String() string {
+	return [...]string{"500", "dropped", "stalled", "stalled before the write"}[a]
+}
+
 // loseRule loses the answers of the next n requests it matches.
 type loseRule struct {
 	what  string
 	match func(r *http.Request, body string) bool
 	n     int
-	drop  bool // close the connection; else answer 500
+	how   answerFault
 }
 
-// loseAnswers makes a fixture whose server loses answers as rules say; a fixed replication
-// window of lag makes the retries meet objects not yet visible, as they would on a real
-// directory.
-func loseAnswers(tb testing.TB, lag time.Duration, rules ...*loseRule) (*fixture, *answerLoser) {
+// loseAnswers makes a fixture whose server loses answers as rules say, whose tenant injects
+// faults (a replication window makes the retries meet objects not yet visible, as they would
+// on a real directory); more are further simtest options.
+func loseAnswers(tb testing.TB, faults simtenant.Faults, rules []*loseRule, more ...simtest.Option) (*fixture, *answerLoser) {
 	tb.Helper()
 	l := &answerLoser{rules: rules}
-	f := newFixtureWith(tb, simtenant.Options{Faults: simtenant.Faults{ReplicationLag: lag}},
-		simtest.Wrap(func(tenant http.Handler) http.Handler { l.tenant = tenant; return l }))
+	f := newFixtureWith(tb, simtenant.Options{Faults: faults},
+		append(more, simtest.Wrap(func(tenant http.Handler) http.Handler { l.tenant = tenant; return l }))...)
 	return f, l
 }
 
@@ -54,7 +69,15 @@ func (l *answerLoser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(raw))
 	rule := l.ruleFor(r, requestText(r, raw))
-	if rule == nil {
+	switch {
+	case rule == nil:
+		l.tenant.ServeHTTP(w, r)
+		return
+	case rule.how == stalledUnperformed:
+		if l.spend(rule) {
+			stall(r)
+			return
+		}
 		l.tenant.ServeHTTP(w, r)
 		return
 	}
@@ -68,7 +91,8 @@ func (l *answerLoser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(rec.Body.Bytes())
 		return
 	}
-	if rule.drop {
+	switch rule.how {
+	case answerDropped:
 		hj, ok := w.(http.Hijacker)
 		if !ok {
 			panic(http.ErrAbortHandler)
@@ -77,11 +101,22 @@ func (l *answerLoser) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			_ = conn.Close()
 		}
-		return
+	case answerStalled:
+		stall(r)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `{"error":{"code":"UnknownError","message":"An internal server error occurred."}}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = io.WriteString(w, `{"error":{"code":"UnknownError","message":"An internal server error occurred."}}`)
+}
+
+// stall holds a request (whose body has been read, so net/http notices a client that gives
+// up) until its client gives up, or for a minute at most so a test that fails never hangs.
+func stall(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-time.After(time.Minute):
+	}
 }
 
 // requestText is the request body as text, gunzipped when the client compressed it.
@@ -223,21 +258,17 @@ func TestCreateWithItsAnswerLostConvergesInOneRun(t *testing.T) {
 	for _, tc := range cases {
 		docs := manifestNamed(t, tc.manifest)
 		want := reference(t, docs)
-		for _, drop := range []bool{false, true} {
-			how := "500"
-			if drop {
-				how = "dropped"
-			}
-			t.Run(tc.name+"/"+how, func(t *testing.T) {
+		for _, how := range []answerFault{answer500, answerDropped} {
+			t.Run(tc.name+"/"+how.String(), func(t *testing.T) {
 				var rules []*loseRule
 				wantLost := []string{}
 				for _, l := range tc.lose {
-					rules = append(rules, &loseRule{what: l.what, match: l.match, n: l.n, drop: drop})
+					rules = append(rules, &loseRule{what: l.what, match: l.match, n: l.n, how: how})
 					for range l.n {
 						wantLost = append(wantLost, l.what)
 					}
 				}
-				f, loser := loseAnswers(t, 2*time.Second, rules...)
+				f, loser := loseAnswers(t, simtenant.Faults{ReplicationLag: 2 * time.Second}, rules)
 				for _, fn := range tc.failFirst {
 					f.tenant.FailNext(fn.method, fn.prefix, fn.n, http.StatusInternalServerError)
 				}

@@ -144,7 +144,7 @@ func (r *round) run(ctx context.Context) error {
 			for i := c.from; i < c.from+c.n; i++ {
 				reqs = append(reqs, r.reads[i].req)
 			}
-			resps, err := r.e.Graph.Batch(gctx, reqs)
+			resps, err := r.e.readBatch(gctx, reqs)
 			if err != nil {
 				return err
 			}
@@ -196,7 +196,7 @@ func (r *round) reread(ctx context.Context, answers []graph.BatchResponse) error
 		for k, i := range lagging {
 			reqs[k] = r.reads[i].req
 		}
-		resps, err := r.e.Graph.Batch(ctx, reqs)
+		resps, err := r.e.readBatch(ctx, reqs)
 		if err != nil {
 			return err
 		}
@@ -204,6 +204,27 @@ func (r *round) reread(ctx context.Context, answers []graph.BatchResponse) error
 			answers[i] = resps[k]
 		}
 	}
+}
+
+// readAttempts bounds the sends of a $batch of reads whose call failed as a whole.
+const readAttempts = 4
+
+// readBatch sends reads in $batch calls (graph.Client.Batch). A call's envelope is a POST,
+// which the transport does not repeat after a server error, a dropped connection or a stalled
+// answer, since a POST may have done its work; a batch of reads has none to do twice, so such
+// a call is sent again, with the replication backoff, rather than failing the observation.
+func (e *Engine) readBatch(ctx context.Context, reqs []graph.BatchRequest) ([]graph.BatchResponse, error) {
+	var resps []graph.BatchResponse
+	attempt := 1
+	err := e.Graph.Retry(ctx, func(ctx context.Context) error {
+		var err error
+		resps, err = e.Graph.Batch(ctx, reqs)
+		return err
+	}, func(err error) bool {
+		attempt++
+		return attempt <= readAttempts && outcomeUnknown(err)
+	})
+	return resps, err
 }
 
 // span is a run of n items starting at from.
