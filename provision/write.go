@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // errAnswerLost marks a write that Graph answered with success but without the object it
@@ -77,6 +78,19 @@ func (e *Engine) lagging(fresh bool) func(error) bool {
 	return func(err error) bool {
 		return graph.IsReplicationLag(err) && (fresh || e.now().Sub(start) < visibleWithin)
 	}
+}
+
+// probe runs read, one cheap read of an object created moments ago, until it answers
+// otherwise than with replication lag, so that the writes referring to the object are not
+// sent into its replication (each refused write counts against the tenant's write budget, and
+// hundreds of them would each be retried). A probe that never succeeds changes nothing: the
+// writes then meet the lag and are retried. Being a read, it polls often (every quarter to
+// half second) rather than with the replication backoff, which is made for writes and
+// overshoots by up to its last wait, over a second on a 2 s lag: the writes it holds back, and
+// everything after them, go out soon after the object shows.
+func (e *Engine) probe(ctx context.Context, read func(context.Context) error) {
+	policy := retry.Policy{BaseDelay: firstPoll, MaxDelay: 2 * firstPoll, MaxElapsed: graph.ReplicationPolicy().MaxElapsed}
+	_ = retry.Do(ctx, e.clock(), policy, func(ctx context.Context) error { return graph.Wrap(read(ctx)) }, graph.IsReplicationLag)
 }
 
 // visibleWithin is how long a read looks for an object whose create may have happened (its
