@@ -580,7 +580,7 @@ func (applicationKind) apply(ctx context.Context, e *Engine, c *Change, st *appS
 	client := e.Graph.Graph
 	if c.Action != Create {
 		id := c.Target.ID
-		err := e.retry(ctx, st.freshApp, func(ctx context.Context) error {
+		err := e.write(ctx, st.freshApp, func(ctx context.Context) error {
 			_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
 			return err
 		})
@@ -610,17 +610,21 @@ func (applicationKind) apply(ctx context.Context, e *Engine, c *Change, st *appS
 // upsertApplication creates or updates the application with uniqueName name (PATCH with
 // Prefer: create-if-missing): 201 with the created object, or 204 when it existed already (an
 // earlier apply's create whose answer was lost, or replication hid it from observe), after
-// which its ids are read.
+// which its ids are read. An upsert that lands on a replica which has not seen the application
+// yet (made moments ago by this very upsert, its answer lost and the PATCH repeated, or by an
+// earlier run) tries to create it and collides with it: "Another object with the same value
+// for property uniqueName already exists". That says the application exists; the upsert is
+// sent again, with the replication backoff, until a replica that knows it updates it.
 func upsertApplication(ctx context.Context, e *Engine, name string, body models.Applicationable) (models.Applicationable, error) {
 	client := e.Graph.Graph
 	cfg := &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderPatchRequestConfiguration{Headers: abstractions.NewRequestHeaders()}
 	cfg.Headers.Add("Prefer", "create-if-missing")
 	var app models.Applicationable
-	if err := e.retry(ctx, false, func(ctx context.Context) error {
+	if err := e.Graph.Retry(ctx, func(ctx context.Context) error {
 		var err error
 		app, err = client.ApplicationsWithUniqueName(&name).Patch(ctx, body, cfg)
 		return err
-	}); err != nil {
+	}, graph.IsAlreadyExists); err != nil {
 		return nil, fmt.Errorf("create application: %w", rights.ExplainDenied(err, rights.OpCreateApplication))
 	}
 	if app != nil && str(app.GetAppId()) != "" {
@@ -673,7 +677,7 @@ func createApplicationOnce(ctx context.Context, e *Engine, name string, body mod
 	}
 	if app != nil {
 		id := str(app.GetId())
-		if err := e.retry(ctx, false, func(ctx context.Context) error {
+		if err := e.write(ctx, false, func(ctx context.Context) error {
 			_, err := client.Applications().ByApplicationId(id).Patch(ctx, body, nil)
 			return err
 		}); err != nil {

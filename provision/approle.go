@@ -55,7 +55,7 @@ func (appRoleGrantKind) observe(ctx context.Context, n int, r *round) {
 		if o.ServicePrincipal == nil {
 			continue
 		}
-		r.graph(func(ctx context.Context, res graph.BatchResponse) error {
+		r.graphBelow(func(ctx context.Context, res graph.BatchResponse) error {
 			as, err := decodeList[models.AppRoleAssignmentCollectionResponseable](ctx, r.e, res, models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, appRoleAssignmentFromModel)
 			if err != nil {
 				return fmt.Errorf("read app role assignments: %w", rights.ExplainDenied(err, rights.OpReadServicePrincipals))

@@ -19,6 +19,7 @@ import (
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
+	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
 
 // seedUsers adds n enabled users with a mailbox (employee0000@ ...) to the tenant, through
@@ -207,4 +208,45 @@ func BenchmarkAssignments(b *testing.B) {
 		b.Logf("apply by route: %v", s.ByRoute)
 		b.StartTimer()
 	}
+}
+
+// BenchmarkAssignmentsUnderLag applies 2,000 user assignments and 500 Send-As grants (to a new
+// application, so every assignment refers to a service principal created moments before) and
+// waits for the directory, at 50 ms per request, once without replication lag and once with a
+// 2 s lag, on the wall clock. Issue 10's targets: the lagged run's Graph round trips at most
+// 1.2 × the lag-free run's, its wall time at most (lag-free + 2 × lag) + 10 %.
+// Run it: go test ./provision -run '^$' -bench AssignmentsUnderLag -benchtime 1x
+func BenchmarkAssignmentsUnderLag(b *testing.B) {
+	const latency = 50 * time.Millisecond
+	const lag = 2 * time.Second
+	const exchangeConcurrency = 3
+	users, grants := benchSize(b)
+	docs, diags := manifests.Load("bulk.yaml", []byte(bulkManifest(users, grants)), func(string) (string, bool) { return "", false })
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	run := func(lag time.Duration) applyRun {
+		f := newRealtimeFixture(b, exchangeConcurrency, simtest.PageSize(999),
+			simtest.Seed(func(tb testing.TB, t *simtenant.Tenant) { seedUsers(tb, t, users) }),
+			simtest.Faults(simtenant.Faults{Latency: latency, ReplicationLag: lag}))
+		f.engine.ExchangeConcurrency = exchangeConcurrency
+		return measureApply(b, f, docs)
+	}
+	var free, lagged applyRuns
+	for b.Loop() {
+		b.StopTimer()
+		free.add(run(0))
+		lagged.add(run(lag))
+		b.StartTimer()
+	}
+	target := time.Duration(float64(free.wall()+2*lag) * 1.1)
+	b.ReportMetric(free.wall().Seconds(), "lagfree-s")
+	b.ReportMetric(lagged.wall().Seconds(), "lagged-s")
+	b.ReportMetric(target.Seconds(), "target-s")
+	b.ReportMetric(free.roundTrips(), "lagfree-roundtrips")
+	b.ReportMetric(lagged.roundTrips(), "lagged-roundtrips")
+	b.ReportMetric(lagged.roundTrips()/free.roundTrips(), "roundtrips-ratio")
+	b.Logf("%d users, %d Send-As grants; latency %v", users, grants, latency)
+	b.Logf("lag-free: %s", free)
+	b.Logf("2 s lag:  %s", lagged)
 }

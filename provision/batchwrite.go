@@ -111,11 +111,9 @@ func callsOf[T any](calls []T, send func(T) func(context.Context) error) []func(
 	return out
 }
 
-// probeServicePrincipal reads the service principal id until it answers (replication), with
-// the replication backoff, so that writes referring to it are not sent while it is unknown.
-// A probe that never succeeds changes nothing: the writes then meet the lag and are retried.
+// probeServicePrincipal reads the service principal id until it answers (see Engine.probe).
 func (e *Engine) probeServicePrincipal(ctx context.Context, id string) {
-	_ = e.retry(ctx, true, func(ctx context.Context) error {
+	e.probe(ctx, func(ctx context.Context) error {
 		_, err := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(id).Get(ctx, &serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
 			QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: []string{"id"}}})
 		return err

@@ -234,11 +234,11 @@ func (delegatedGrantKind) apply(ctx context.Context, e *Engine, c *Change, st *a
 	return str(g.GetId()), nil
 }
 
-// patchGrantScope sets the scope of grant id; fresh says the grant was only just found, so a
-// 404 is replication lag.
+// patchGrantScope sets the scope of grant id; fresh says the grant was only just made or
+// found, so a 404 is replication lag for the whole budget (see Engine.lagging).
 func patchGrantScope(ctx context.Context, e *Engine, id, scope string, fresh bool) error {
 	body := grantScopeBody(scope)
-	err := e.retry(ctx, fresh, func(ctx context.Context) error {
+	err := e.write(ctx, fresh, func(ctx context.Context) error {
 		_, err := e.Graph.Graph.Oauth2PermissionGrants().ByOAuth2PermissionGrantId(id).Patch(ctx, body, nil)
 		return err
 	})

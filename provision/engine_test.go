@@ -13,6 +13,8 @@ import (
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/clock"
+	"github.com/provisionhq/provision/provision/exchange"
+	"github.com/provisionhq/provision/provision/graph"
 	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/provisionhq/provision/provision/simtenant/keyvaultsim"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
@@ -35,31 +37,38 @@ func newFixture(tb testing.TB, faults simtenant.Faults) *fixture {
 	return newFixtureWith(tb, simtenant.Options{Faults: faults})
 }
 
-// newFixtureWith is newFixture with every tenant option (a small page size, …); the clock
-// is always the fixture's fake one.
-func newFixtureWith(tb testing.TB, opts simtenant.Options) *fixture {
+// newFixtureWith is newFixture with every tenant option (a small page size, …) and any more
+// simtest options (a handler between server and tenant, …); the clock is always the
+// fixture's fake one.
+func newFixtureWith(tb testing.TB, opts simtenant.Options, more ...simtest.Option) *fixture {
 	tb.Helper()
-	sim := simtest.Start(tb, simtest.TenantOptions(opts))
+	sim := simtest.Start(tb, append([]simtest.Option{simtest.TenantOptions(opts)}, more...)...)
+	return &fixture{tenant: sim.Tenant, engine: newEngine(tb, sim, sim.Graph, sim.Exchange, sim.Clock), clock: sim.Clock}
+}
+
+// newEngine is a fixture's engine: gc and xc talk to sim, new secrets go to a temporary
+// directory or a fake Key Vault and are verified against sim's authority, waiting on clk.
+func newEngine(tb testing.TB, sim *simtest.Fixture, gc *graph.Client, xc *exchange.Client, clk clock.Clock) *provision.Engine {
+	tb.Helper()
 	dir := tb.TempDir()
 	// A fake Key Vault reached under any vault's host name, for the manifests that store
 	// their secret in one.
-	_, vaultClient := anyhost.Serve(tb, keyvaultsim.New(keyvaultsim.Options{Clock: sim.Clock}).Handler())
-	engine := &provision.Engine{
-		Graph:    sim.Graph,
-		Exchange: sim.Exchange,
+	_, vaultClient := anyhost.Serve(tb, keyvaultsim.New(keyvaultsim.Options{Clock: clk}).Handler())
+	return &provision.Engine{
+		Graph:    gc,
+		Exchange: xc,
 		Secrets: provision.SecretDeps{
 			Sinks: func(store manifests.SecretStore) ([]sink.Sink, error) {
 				return sink.FromStore(store, sink.Deps{BaseDir: dir, Getenv: func(string) string { return "" },
 					KeyVaultCredential: &fixedtoken.Credential{Token: "vault-token"}, // the fake vault accepts any
 					KeyVault:           sink.KeyVaultOptions{Transport: vaultClient}})
 			},
-			Verify:        verify.ClientSecret{AuthorityHost: sim.Server.URL, Scope: sim.Server.URL + "/.default", Transport: sim.HTTPClient, Clock: sim.Clock}.Verify,
+			Verify:        verify.ClientSecret{AuthorityHost: sim.Server.URL, Scope: sim.Server.URL + "/.default", Transport: sim.HTTPClient, Clock: clk}.Verify,
 			TenantID:      sim.TenantID,
 			AuthorityHost: sim.Server.URL + "/",
 			LockDir:       dir,
 		},
 	}
-	return &fixture{tenant: sim.Tenant, engine: engine, clock: sim.Clock}
 }
 
 // graphRoundTrips counts the HTTP requests to Graph the tenant served: a $batch is one, its

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // maxRounds bounds observation: the applications (1), their service principals (2), what
@@ -71,6 +72,8 @@ type round struct {
 type graphRead struct {
 	req  graph.BatchRequest
 	then func(context.Context, graph.BatchResponse) error
+	// below marks a read of what lies under an object an earlier round found; see graphBelow.
+	below bool
 }
 
 // graph queues a Graph read built by the fluent SDK; it takes the builder's
@@ -90,6 +93,23 @@ func (r *round) graph(then func(context.Context, graph.BatchResponse) error) fun
 			return
 		}
 		r.reads = append(r.reads, graphRead{req: req, then: then})
+	}
+}
+
+// graphBelow is graph for a read of what lies under an object an earlier round found (what a
+// service principal holds, who is assigned to it). Such a read answering 404 landed on a
+// replica that has not seen the object yet (made moments ago, by a run that did not wait for
+// the directory): it is sent again, with the other reads of the round in the same case, in
+// $batch calls with a backoff, for up to visibleWithin; only then does its continuation see
+// the 404. An object deleted between two rounds is reported as before, a little later.
+func (r *round) graphBelow(then func(context.Context, graph.BatchResponse) error) func(*abstractions.RequestInformation, error) {
+	queue := r.graph(then)
+	return func(ri *abstractions.RequestInformation, err error) {
+		n := len(r.reads)
+		queue(ri, err)
+		if len(r.reads) > n {
+			r.reads[n].below = true
+		}
 	}
 }
 
@@ -124,7 +144,7 @@ func (r *round) run(ctx context.Context) error {
 			for i := c.from; i < c.from+c.n; i++ {
 				reqs = append(reqs, r.reads[i].req)
 			}
-			resps, err := r.e.Graph.Batch(gctx, reqs)
+			resps, err := r.e.readBatch(gctx, reqs)
 			if err != nil {
 				return err
 			}
@@ -143,12 +163,68 @@ func (r *round) run(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := r.reread(ctx, answers); err != nil {
+		return err
+	}
 	for i, read := range r.reads {
 		if err := read.then(ctx, answers[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// reread sends again the reads below an object (graphBelow) that answered 404, until they
+// answer otherwise or visibleWithin has passed, replacing their answers.
+func (r *round) reread(ctx context.Context, answers []graph.BatchResponse) error {
+	loop := retry.Policy{BaseDelay: firstPoll, MaxDelay: maxPoll, MaxElapsed: visibleWithin}.Start(r.e.clock())
+	for {
+		var lagging []int
+		for i, read := range r.reads {
+			if read.below && answers[i].Status == http.StatusNotFound {
+				lagging = append(lagging, i)
+			}
+		}
+		wait := loop.Wait(0, false)
+		if len(lagging) == 0 || loop.Spent(wait) {
+			return nil
+		}
+		if err := loop.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		reqs := make([]graph.BatchRequest, len(lagging))
+		for k, i := range lagging {
+			reqs[k] = r.reads[i].req
+		}
+		resps, err := r.e.readBatch(ctx, reqs)
+		if err != nil {
+			return err
+		}
+		for k, i := range lagging {
+			answers[i] = resps[k]
+		}
+	}
+}
+
+// readAttempts bounds the sends of a $batch of reads whose call failed as a whole.
+const readAttempts = 4
+
+// readBatch sends reads in $batch calls (graph.Client.Batch). A call's envelope is a POST,
+// which the transport does not repeat after a server error, a dropped connection or a stalled
+// answer, since a POST may have done its work; a batch of reads has none to do twice, so such
+// a call is sent again, with the replication backoff, rather than failing the observation.
+func (e *Engine) readBatch(ctx context.Context, reqs []graph.BatchRequest) ([]graph.BatchResponse, error) {
+	var resps []graph.BatchResponse
+	attempt := 1
+	err := e.Graph.Retry(ctx, func(ctx context.Context) error {
+		var err error
+		resps, err = e.Graph.Batch(ctx, reqs)
+		return err
+	}, func(err error) bool {
+		attempt++
+		return attempt <= readAttempts && outcomeUnknown(err)
+	})
+	return resps, err
 }
 
 // span is a run of n items starting at from.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
 
@@ -146,7 +147,7 @@ func (servicePrincipalKind) apply(ctx context.Context, e *Engine, c *Change, st 
 	}
 	if c.Action == Update {
 		id := c.Target.ID
-		if err := e.retry(ctx, false, func(ctx context.Context) error {
+		if err := e.write(ctx, false, func(ctx context.Context) error {
 			_, err := client.ServicePrincipals().ByServicePrincipalId(id).Patch(ctx, body, nil)
 			return err
 		}); err != nil {
@@ -160,10 +161,28 @@ func (servicePrincipalKind) apply(ctx context.Context, e *Engine, c *Change, st 
 	appID := st.appID
 	body.SetAppId(&appID)
 	var sp models.ServicePrincipalable
-	err := e.create(ctx, st.freshApp, func(ctx context.Context) error {
+	post := func(ctx context.Context) error {
 		var err error
 		if sp, err = client.ServicePrincipals().Post(ctx, body, nil); err == nil && (sp == nil || str(sp.GetId()) == "") {
 			return errAnswerLost
+		}
+		return err
+	}
+	probe := st.freshApp && st.objectID != ""
+	err := e.create(ctx, st.freshApp, func(ctx context.Context) error {
+		err := post(ctx)
+		if probe && graph.IsReplicationLag(graph.Wrap(err)) {
+			// The application made moments ago is unknown where the create landed: read it
+			// until it shows rather than sending more creates into its replication (each one
+			// a write against the tenant's budget), then create.
+			probe = false
+			id := st.objectID
+			e.probe(ctx, func(ctx context.Context) error {
+				_, err := client.Applications().ByApplicationId(id).Get(ctx, &applications.ApplicationItemRequestBuilderGetRequestConfiguration{
+					QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id"}}})
+				return err
+			})
+			err = post(ctx)
 		}
 		return err
 	})

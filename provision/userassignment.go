@@ -105,7 +105,7 @@ func (userAssignmentKind) observe(ctx context.Context, n int, r *round) {
 		if o.ServicePrincipal == nil || (r.wants[i].Assignments == nil && !r.opts.Complete) {
 			continue
 		}
-		r.graph(func(ctx context.Context, res graph.BatchResponse) error {
+		r.graphBelow(func(ctx context.Context, res graph.BatchResponse) error {
 			as, err := decodeList[models.AppRoleAssignmentCollectionResponseable](ctx, r.e, res, models.CreateAppRoleAssignmentCollectionResponseFromDiscriminatorValue, assignmentFromModel)
 			if err != nil {
 				return fmt.Errorf("read users and groups assigned: %w", rights.ExplainDenied(err, rights.OpReadServicePrincipals))

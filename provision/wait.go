@@ -14,11 +14,13 @@ import (
 // The directory replicates writes asynchronously: for a while after a write, a read that
 // lands on another replica does not show it, and two reads a second apart can disagree. So
 // apply returns only once reads show what it wrote: it observes the tenant again until the
-// plan of what it just applied is empty, ConfirmReads times in a row, the reads spread over
-// at least ConfirmSpan. One clean read is not enough (it may have landed on the one replica
-// that had the write); reads that agree over a span as long as the replication a directory
-// shows on an ordinary day make it very likely that the user's next plan, wherever it lands,
-// agrees too.
+// plan of what it just applied is empty, ConfirmReads times in a row, the last of them at
+// least ConfirmSpan after the wait began, so after the last write. One clean read is not
+// enough (it may have landed on the one replica that had the write); clean reads once every
+// write is as old as the replication a directory shows on an ordinary day make it very
+// likely that the user's next plan, wherever it lands, agrees too. The span runs from the
+// writes, not from the first clean read: a write still replicating when the wait begins is
+// confirmed as soon as it shows, a few reads apart, instead of a whole span after.
 
 // Wait defaults. Three clean reads over two seconds cost nine Graph round trips and two
 // seconds on an apply that changed something, and nothing on one that did not.
@@ -27,7 +29,7 @@ const (
 	DefaultConfirmReads = 3
 	DefaultConfirmSpan  = 2 * time.Second
 	// firstPoll is the first wait between reads that still miss a write; it doubles (with
-	// jitter) up to maxPoll.
+	// jitter) up to twice itself during the confirmation span, up to maxPoll after it.
 	firstPoll = 250 * time.Millisecond
 	maxPoll   = 2 * time.Second
 )
@@ -38,7 +40,7 @@ type WaitOptions struct {
 	// do not call AwaitVisible).
 	Timeout time.Duration
 	// ConfirmReads is how many clean reads in a row end the wait; ConfirmSpan is the least
-	// time they span.
+	// time from the start of the wait to the last of them.
 	ConfirmReads int
 	ConfirmSpan  time.Duration
 	// Progress, when set, is told after each read that still misses something what is still
@@ -84,7 +86,6 @@ func (e *Engine) AwaitVisible(ctx context.Context, docs []*manifests.Document, o
 	opts.ForceRotate, opts.Now = false, time.Time{}
 	clk := e.clock()
 	start := clk.Now()
-	var firstClean time.Time
 	clean, unclean := 0, 0
 	var lastErr error
 	var pending []Change
@@ -97,11 +98,8 @@ func (e *Engine) AwaitVisible(ctx context.Context, docs []*manifests.Document, o
 			lastErr = nil
 			pending = pendingOf(p, applied)
 			if len(pending) == 0 {
-				if clean == 0 {
-					firstClean = clk.Now()
-				}
 				clean++
-				if clean >= w.ConfirmReads && clk.Now().Sub(firstClean) >= w.ConfirmSpan {
+				if clean >= w.ConfirmReads && clk.Now().Sub(start) >= w.ConfirmSpan {
 					return nil
 				}
 			} else {
@@ -113,11 +111,20 @@ func (e *Engine) AwaitVisible(ctx context.Context, docs []*manifests.Document, o
 		}
 		var wait time.Duration
 		if clean > 0 {
-			// Confirmations are spread evenly over the span.
-			wait = w.ConfirmSpan / time.Duration(max(w.ConfirmReads-1, 1))
+			// Confirmations are spread evenly over what is left of the span, firstPoll apart
+			// at least.
+			left := w.ConfirmSpan - clk.Now().Sub(start)
+			wait = max(left/time.Duration(max(w.ConfirmReads-clean, 1)), firstPoll)
 		} else {
+			// Within the span (an ordinary day's replication) writes are about to show:
+			// read again soon, so the wait ends soon after they do. Past it the directory
+			// is slow, and reads back off.
 			unclean++
-			wait = retry.Policy{BaseDelay: firstPoll, MaxDelay: maxPoll}.Backoff(unclean)
+			ceiling := maxPoll
+			if clk.Now().Sub(start) < w.ConfirmSpan {
+				ceiling = 2 * firstPoll
+			}
+			wait = retry.Policy{BaseDelay: firstPoll, MaxDelay: ceiling}.Backoff(unclean)
 		}
 		waited := clk.Now().Sub(start)
 		if waited+wait > w.Timeout {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision/provision/graph"
+	"github.com/provisionhq/provision/provision/retry"
 )
 
 // errAnswerLost marks a write that Graph answered with success but without the object it
@@ -40,16 +41,16 @@ const createAttempts = 4
 // a grant per client and resource, an app role assignment per principal, role and resource):
 // when the outcome of a send is unknown (a 5xx, a lost answer) it is sent again, and the
 // answer "already exists" then says the first send did land, for the caller to look up and
-// reconcile. Replication lag behind an object created moments ago (fresh) is ridden out as
-// by retry.
+// reconcile. Replication lag behind the object it refers to is ridden out as by write.
 func (e *Engine) create(ctx context.Context, fresh bool, post func(context.Context) error) error {
 	unknown := 0
+	lagging := e.lagging(fresh)
 	err := e.Graph.Retry(ctx, post, func(err error) bool {
 		if outcomeUnknown(err) && unknown < createAttempts-1 {
 			unknown++
 			return true
 		}
-		return fresh && graph.IsReplicationLag(err)
+		return lagging(err)
 	})
 	if errors.Is(err, errAnswerLost) {
 		// Sent again and again without ever an object: the object may exist; the caller's
@@ -57,6 +58,39 @@ func (e *Engine) create(ctx context.Context, fresh bool, post func(context.Conte
 		return &graph.Error{Status: 409, Code: "Request_MultipleObjectsWithSameKeyValue", Message: errAnswerLost.Error()}
 	}
 	return graph.Wrap(err)
+}
+
+// write runs op, a write that refers to an object (updates it, or adds to it), riding out the
+// replication lag of that object as lagging(fresh) says. Other errors come back at once.
+func (e *Engine) write(ctx context.Context, fresh bool, op func(context.Context) error) error {
+	return graph.Wrap(e.Graph.Retry(ctx, op, e.lagging(fresh)))
+}
+
+// lagging returns the replication-lag predicate of one write that refers to an object. Behind
+// an object created in this run (fresh), lag is waited out for the whole replication budget.
+// Behind one the plan observed, it is waited out for visibleWithin: that object may have been
+// made moments ago by an earlier run (one that failed, or was interrupted, before waiting for
+// the directory), and a write landing on a replica that has not seen it yet gets the same
+// answers (404, "not a valid reference") as one behind a fresh object; an object that is
+// really gone still fails the write soon.
+func (e *Engine) lagging(fresh bool) func(error) bool {
+	start := e.now()
+	return func(err error) bool {
+		return graph.IsReplicationLag(err) && (fresh || e.now().Sub(start) < visibleWithin)
+	}
+}
+
+// probe runs read, one cheap read of an object created moments ago, until it answers
+// otherwise than with replication lag, so that the writes referring to the object are not
+// sent into its replication (each refused write counts against the tenant's write budget, and
+// hundreds of them would each be retried). A probe that never succeeds changes nothing: the
+// writes then meet the lag and are retried. Being a read, it polls often (every quarter to
+// half second) rather than with the replication backoff, which is made for writes and
+// overshoots by up to its last wait, over a second on a 2 s lag: the writes it holds back, and
+// everything after them, go out soon after the object shows.
+func (e *Engine) probe(ctx context.Context, read func(context.Context) error) {
+	policy := retry.Policy{BaseDelay: firstPoll, MaxDelay: 2 * firstPoll, MaxElapsed: graph.ReplicationPolicy().MaxElapsed}
+	_ = retry.Do(ctx, e.clock(), policy, func(ctx context.Context) error { return graph.Wrap(read(ctx)) }, graph.IsReplicationLag)
 }
 
 // visibleWithin is how long a read looks for an object whose create may have happened (its
