@@ -14,9 +14,7 @@ import (
 
 	"github.com/provisionhq/provision/manifests"
 	"github.com/provisionhq/provision/provision"
-	"github.com/provisionhq/provision/provision/exchange"
 	"github.com/provisionhq/provision/provision/simtenant"
-	"github.com/provisionhq/provision/provision/simtenant/simtest"
 	"github.com/provisionhq/provision/provision/sink"
 )
 
@@ -117,12 +115,10 @@ func TestOneApplyConvergesOnAFaultyDirectory(t *testing.T) {
 		want := reference(t, docs)
 		for _, seed := range []uint64{1, 2, 3, 19, 21, 35, 66, 76} {
 			t.Run(fmt.Sprintf("%s/seed=%d", name, seed), func(t *testing.T) {
-				// The Exchange client gives up after five attempts, throttled ones included: at
-				// this rate one call in 3,000 would fail on that alone, which says nothing of
-				// the engine. Ten attempts make that one in ten million.
+				// Throttled attempts do not count against the clients' attempts (the service asked
+				// for the wait): the time budget bounds them.
 				f := newFixtureWith(t, simtenant.Options{Faults: simtenant.Faults{ThrottleRate: 0.2, RetryAfter: time.Second,
-					ServerErrorRate: 0.05, LostAnswerRate: 0.05, ReplicationLag: 3 * time.Second, Seed: seed}},
-					simtest.Exchange(func(o *exchange.Options) { o.Retry.MaxAttempts = 10 }))
+					ServerErrorRate: 0.05, LostAnswerRate: 0.05, ReplicationLag: 3 * time.Second, Seed: seed}})
 				f.applyAndWait(t, docs)
 				t.Logf("faults met: %+v, %d answers >= 500 or none", f.tenant.FaultCounts(), serverErrors(f.tenant))
 				if diff := cmp.Diff(want, census(t, f.tenant)); diff != "" {
@@ -196,20 +192,15 @@ func TestApplyRightAfterAFailedApply(t *testing.T) {
 	noSecret := example(t, "openfire.yaml")
 	noSecret[0].Application.Secrets = nil
 	for _, tc := range []struct {
-		name, skip string
-		docs       []*manifests.Document
+		name string
+		docs []*manifests.Document
 	}{
 		{name: "openfire.yaml without its secret", docs: noSecret},
-		{name: "openfire.yaml", docs: full, skip: "addPassword on an application an earlier run made moments ago meets " +
-			"replication lag (404) and is not retried: secret.go's rotateSecret must send it with e.write(ctx, st.freshApp, …) " +
-			"instead of e.retry (about one seed in ten fails: 'create secret: 404')"},
+		{name: "openfire.yaml", docs: full},
 	} {
 		want := reference(t, tc.docs)
 		for seed := range uint64(16) {
 			t.Run(fmt.Sprintf("%s/seed=%d", tc.name, seed), func(t *testing.T) {
-				if tc.skip != "" {
-					t.Skip(tc.skip)
-				}
 				f := newFixture(t, simtenant.Faults{ReplicationLag: 2 * time.Second, StaleReadRate: 0.5, Seed: seed})
 				sinks := f.engine.Secrets.Sinks
 				f.engine.Secrets.Sinks = func(manifests.SecretStore) ([]sink.Sink, error) {

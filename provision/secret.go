@@ -809,7 +809,7 @@ func (e *Engine) rotateSecret(ctx context.Context, objectID string, st *appState
 	body.SetPasswordCredential(pc)
 	var created models.PasswordCredentialable
 	for attempt := 1; ; attempt++ {
-		err = e.retry(ctx, st.freshApp, func(ctx context.Context) error {
+		err = e.write(ctx, st.freshApp, func(ctx context.Context) error {
 			var err error
 			created, err = e.Graph.Graph.Applications().ByApplicationId(objectID).AddPassword().Post(ctx, body, nil)
 			return err
@@ -1119,7 +1119,7 @@ func (e *Engine) orphans(ctx context.Context, objectID string, spec *SecretSpec,
 			return errNotVisible
 		}
 		return nil
-	}, func(err error) bool { return errors.Is(err, errNotVisible) })
+	}, graph.IsReplicationLag)
 	if err != nil && !errors.Is(err, errNotVisible) {
 		return nil, fmt.Errorf("read credentials: %w", err)
 	}

@@ -288,9 +288,9 @@ func TestRetries(t *testing.T) {
 				return err
 			},
 			func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 503 }, 1, 0, 0},
-		{"throttling that outlasts the attempts", exchangesim.Faults{Throttle: 100, RetryAfter: time.Second},
+		{"throttling that outlasts the time budget (throttled attempts do not count against MaxAttempts)", exchangesim.Faults{Throttle: 1000, RetryAfter: time.Second},
 			func(c *Client) error { return c.AddSendAs(context.Background(), "shared@contoso.com", "bob") },
-			IsThrottled, RetryPolicy().MaxAttempts, 4 * time.Second, 4 * time.Second},
+			IsThrottled, int(RetryPolicy().MaxElapsed/time.Second) + 1, RetryPolicy().MaxElapsed, RetryPolicy().MaxElapsed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.reason, func(t *testing.T) {

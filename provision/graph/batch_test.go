@@ -178,7 +178,8 @@ func TestBatchRetriesThrottledItemsAndDecodesModels(t *testing.T) {
 
 func TestBatchGivesUpKeepingTheLastAnswer(t *testing.T) {
 	f := &fakeBatch{t: t, script: map[string][]int{"a": {429, 429, 429, 429, 429, 429, 429}}, bodies: map[string]map[string]any{}}
-	c, _ := newTestClient(t, f.handle, Options{Retry: retry.Policy{MaxAttempts: 3}})
+	// Throttled items are bounded by the time budget: two waits of their Retry-After (3 s).
+	c, _ := newTestClient(t, f.handle, Options{Retry: retry.Policy{MaxAttempts: 3, MaxElapsed: 6 * time.Second}})
 	resps, err := c.Batch(context.Background(), []BatchRequest{{ID: "a", Method: "GET", URL: "/applications(appId='a')"}})
 	if err != nil {
 		t.Fatal(err)

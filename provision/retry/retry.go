@@ -91,6 +91,11 @@ type Loop struct {
 	clock   clock.Clock
 	start   time.Time
 	attempt int
+	// throttled counts the attempts the server answered with a wait of its own (429 or 503
+	// with Retry-After): they say the request was not processed, and MaxElapsed alone bounds
+	// them, so a busy service does not use up the attempts meant for failures.
+	throttled    int
+	serverWaited bool
 }
 
 // Start begins a loop under p on clk (nil: the wall clock), before the first attempt.
@@ -108,16 +113,21 @@ func (l *Loop) Elapsed() time.Duration { return l.clock.Now().Sub(l.start) }
 // Wait is the wait before the next attempt: the server's when it gave one (ok), else the
 // policy's backoff for the attempt just made.
 func (l *Loop) Wait(server time.Duration, ok bool) time.Duration {
+	l.serverWaited = ok
 	if ok {
 		return max(server, 0)
 	}
-	return l.policy.Backoff(l.attempt)
+	return l.policy.Backoff(l.attempt - l.throttled)
 }
 
 // Spent reports whether the policy forbids waiting wait for another attempt: the attempts
-// are used up, or the wait would pass the total budget.
+// are used up (throttled ones do not count), or the wait would pass the total budget.
 func (l *Loop) Spent(wait time.Duration) bool {
-	return l.policy.exhausted(l.attempt, l.Elapsed(), wait)
+	counted := l.attempt - l.throttled
+	if l.serverWaited {
+		counted-- // this attempt was throttled too
+	}
+	return l.policy.exhausted(max(counted, 0), l.Elapsed(), wait)
 }
 
 // Sleep waits wait on the loop's clock and counts the next attempt; it returns ctx's error
@@ -125,6 +135,9 @@ func (l *Loop) Spent(wait time.Duration) bool {
 func (l *Loop) Sleep(ctx context.Context, wait time.Duration) error {
 	if err := l.clock.Sleep(ctx, wait); err != nil {
 		return err
+	}
+	if l.serverWaited {
+		l.throttled++
 	}
 	l.attempt++
 	return nil

@@ -158,3 +158,31 @@ func TestDoStopsWhenTheContextEnds(t *testing.T) {
 		t.Errorf("Do after cancellation: err %v after %d calls, want the last error after 1", err, calls)
 	}
 }
+
+func TestThrottledAttemptsDoNotCountAgainstMaxAttempts(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	calls := 0
+	// Ten throttled answers, then two failures, then success: the failures are what the
+	// three attempts of MaxAttempts are for; the service's waits are bounded by time only.
+	err := Do(context.Background(), clk, Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxElapsed: time.Minute}, func(context.Context) error {
+		calls++
+		switch {
+		case calls <= 10:
+			return throttled{after: time.Second}
+		case calls <= 12:
+			return errors.New("500")
+		}
+		return nil
+	}, func(error) bool { return true })
+	if err != nil || calls != 13 {
+		t.Errorf("Do = %v after %d calls, want success after 13 (10 throttled, 2 failed, 1 ok)", err, calls)
+	}
+	calls = 0
+	err = Do(context.Background(), clk, Policy{MaxAttempts: 3, MaxElapsed: 5 * time.Second}, func(context.Context) error {
+		calls++
+		return throttled{after: time.Second}
+	}, func(error) bool { return true })
+	if err == nil || calls != 6 {
+		t.Errorf("Do under endless throttling = %v after %d calls, want to give up at the 5 s budget, after 6", err, calls)
+	}
+}
