@@ -43,7 +43,7 @@ func substitute(s string, env func(string) (string, bool)) (string, []substituti
 		body := s[i+2 : i+2+end]
 		name, def, hasDefault := strings.Cut(body, ":-")
 		switch {
-		case !validVariableName(name):
+		case !ValidVariableName(name):
 			errs = append(errs, substitutionError{i, fmt.Sprintf("invalid reference ${%s}: write ${NAME} or ${NAME:-default} with NAME made of letters, digits and _, or $${ for a literal ${", body)})
 		default:
 			v, ok := lookup(env, name)
@@ -68,7 +68,9 @@ func lookup(env func(string) (string, bool), name string) (string, bool) {
 	return env(name)
 }
 
-func validVariableName(name string) bool {
+// ValidVariableName reports whether name can be written as ${NAME} in a manifest: letters,
+// digits and _, not starting with a digit. Env files are held to the same rule.
+func ValidVariableName(name string) bool {
 	if name == "" {
 		return false
 	}

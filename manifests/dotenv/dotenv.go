@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/provisionhq/provision/manifests"
 )
 
 // Var is one definition of an env file.
@@ -49,7 +51,7 @@ func Parse(file string, data []byte) ([]Var, error) {
 			fail(lineNo, "no \"=\" on this line: write NAME=VALUE (or start the line with # for a comment)")
 			continue
 		}
-		if !validName(name) {
+		if !manifests.ValidVariableName(name) {
 			fail(lineNo, "%q is not a variable name: use letters, digits and _, not starting with a digit", name)
 			continue
 		}
@@ -133,20 +135,4 @@ func quoteName(q byte) string {
 		return "double"
 	}
 	return "single"
-}
-
-// validName accepts the names a manifest's ${NAME} can refer to.
-func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i, c := range name {
-		switch {
-		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
