@@ -79,19 +79,12 @@ func (srv *Server) serveIMAP(c net.Conn) {
 func (srv *Server) imapAuthenticate(s *session, tag, args string) (string, bool) {
 	mech, initial, _ := strings.Cut(args, " ")
 	failed := tag + " NO AUTHENTICATE failed."
-	response := strings.TrimSpace(initial)
-	if response == "" {
-		if s.write("+ ") != nil {
-			return "", false
-		}
-		line, err := s.readLine()
-		if err != nil {
-			return "", false
-		}
-		if strings.TrimSpace(line) == "*" {
-			return tag + " BAD AUTHENTICATE aborted.", true
-		}
-		response = line
+	response, aborted, err := s.saslResponse(initial, "+ ")
+	switch {
+	case err != nil:
+		return "", false
+	case aborted:
+		return tag + " BAD AUTHENTICATE aborted.", true
 	}
 	if !strings.EqualFold(mech, "XOAUTH2") {
 		srv.record(Attempt{Protocol: IMAP, Reason: BasicAuth})

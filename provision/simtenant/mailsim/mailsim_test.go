@@ -447,6 +447,53 @@ func TestBasicAuthIsRefused(t *testing.T) {
 	}
 }
 
+// TestCancelledAuthenticationIsAnsweredAndRecordsNoAttempt covers the two-step SASL exchange
+// on each protocol: the server sends its empty challenge, the client answers "*", and the
+// server answers with the protocol's own "aborted" reply without counting a login attempt.
+func TestCancelledAuthenticationIsAnsweredAndRecordsNoAttempt(t *testing.T) {
+	f := simtest.Start(t, simtest.Mail())
+	w := dial(t, f.Mail.SMTPAddr, nil)
+	w.smtpReply()
+	w.send("EHLO x")
+	w.smtpReply()
+	w.send("STARTTLS")
+	w.smtpReply()
+	w.startTLS(clientTLS(f))
+	w.send("EHLO x")
+	w.smtpReply()
+	w.send("AUTH XOAUTH2")
+	if r := w.smtpReply()[0]; r != "334 " {
+		t.Fatalf("SMTP AUTH XOAUTH2: %q, want the empty 334 challenge", r)
+	}
+	w.send("*")
+	if r := w.smtpReply()[0]; r != "501 5.7.0 Authentication aborted" {
+		t.Errorf("SMTP cancel: %q", r)
+	}
+	iw := dial(t, f.Mail.IMAPAddr, clientTLS(f))
+	iw.line()
+	iw.send("a AUTHENTICATE XOAUTH2")
+	if r := iw.line(); r != "+ " {
+		t.Fatalf("IMAP AUTHENTICATE XOAUTH2: %q, want the empty + challenge", r)
+	}
+	iw.send("*")
+	if r := iw.line(); r != "a BAD AUTHENTICATE aborted." {
+		t.Errorf("IMAP cancel: %q", r)
+	}
+	pw := dial(t, f.Mail.POPAddr, clientTLS(f))
+	pw.line()
+	pw.send("AUTH XOAUTH2")
+	if r := pw.line(); r != "+ " {
+		t.Fatalf("POP AUTH XOAUTH2: %q, want the empty + challenge", r)
+	}
+	pw.send("*")
+	if r := pw.line(); r != "-ERR Authentication canceled." {
+		t.Errorf("POP cancel: %q", r)
+	}
+	if got := f.Mail.Attempts(); len(got) != 0 {
+		t.Errorf("attempts %+v, want none for cancelled exchanges", got)
+	}
+}
+
 func TestEnvNamesTheEndpoints(t *testing.T) {
 	f := simtest.Start(t, simtest.Mail())
 	want := []string{"PROVISION_SMTP_ENDPOINT=" + f.Mail.SMTPAddr, "PROVISION_IMAP_ENDPOINT=" + f.Mail.IMAPAddr, "PROVISION_POP_ENDPOINT=" + f.Mail.POPAddr}

@@ -78,19 +78,12 @@ func (srv *Server) popAuth(s *session, args string) (string, bool) {
 	if mech == "" {
 		return "-ERR Protocol error. 14", true
 	}
-	response := strings.TrimSpace(initial)
-	if response == "" {
-		if s.write("+ ") != nil {
-			return "", false
-		}
-		line, err := s.readLine()
-		if err != nil {
-			return "", false
-		}
-		if strings.TrimSpace(line) == "*" {
-			return "-ERR Authentication canceled.", true
-		}
-		response = line
+	response, aborted, err := s.saslResponse(initial, "+ ")
+	switch {
+	case err != nil:
+		return "", false
+	case aborted:
+		return "-ERR Authentication canceled.", true
 	}
 	if !strings.EqualFold(mech, "XOAUTH2") {
 		srv.record(Attempt{Protocol: POP, Reason: BasicAuth})

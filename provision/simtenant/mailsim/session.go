@@ -57,6 +57,27 @@ func (s *session) write(lines ...string) error {
 	return err
 }
 
+// saslResponse returns the client's SASL response: the initial response sent with the
+// command when there is one, else the line that answers the empty challenge the server sends
+// (challenge is the protocol's continuation prefix, "334 " or "+ "). aborted is true when the
+// client cancelled with "*"; err is set when the connection broke.
+func (s *session) saslResponse(initial, challenge string) (response string, aborted bool, err error) {
+	if response = strings.TrimSpace(initial); response != "" {
+		return response, false, nil
+	}
+	if err := s.write(challenge); err != nil {
+		return "", false, err
+	}
+	line, err := s.readLine()
+	if err != nil {
+		return "", false, err
+	}
+	if strings.TrimSpace(line) == "*" {
+		return "", true, nil
+	}
+	return line, false, nil
+}
+
 // startTLS performs the server side of a TLS handshake on the connection and reads from the
 // TLS connection from then on. Anything the client pipelined before is dropped with the old
 // reader, as RFC 3207 requires.

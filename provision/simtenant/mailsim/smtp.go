@@ -115,20 +115,14 @@ func (srv *Server) smtpAuth(s *session, args, unsuccessful string) (string, bool
 	default:
 		return "504 5.7.4 Unrecognized authentication type [" + srv.opts.ServerName + "]", true
 	}
-	response := strings.TrimSpace(initial)
-	if response == "" {
-		// The two-step form Microsoft's sample shows: an empty challenge, then the blob.
-		if s.write("334 ") != nil {
-			return "", false
-		}
-		line, err := s.readLine()
-		if err != nil {
-			return "", false
-		}
-		if strings.TrimSpace(line) == "*" {
-			return "501 5.7.0 Authentication aborted", true
-		}
-		response = line
+	// Without an initial response, the two-step form Microsoft's sample shows: an empty
+	// challenge, then the blob.
+	response, aborted, err := s.saslResponse(initial, "334 ")
+	switch {
+	case err != nil:
+		return "", false
+	case aborted:
+		return "501 5.7.0 Authentication aborted", true
 	}
 	l := srv.authorize(srv.ctx, SMTP, response)
 	switch l.reason {
