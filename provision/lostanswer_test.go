@@ -3,10 +3,12 @@ package provision_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/provisionhq/provision/manifests"
+	"github.com/provisionhq/provision/provision"
 	"github.com/provisionhq/provision/provision/simtenant"
 	"github.com/provisionhq/provision/provision/simtenant/simtest"
 )
@@ -307,4 +310,64 @@ func manifestNamed(tb testing.TB, m string) []*manifests.Document {
 		tb.Fatal(fmt.Sprint(diags))
 	}
 	return docs
+}
+
+// batchDeleting matches a $batch that carries a DELETE to a URL containing target.
+func batchDeleting(target string) func(*http.Request, string) bool {
+	return func(r *http.Request, body string) bool {
+		return r.Method == http.MethodPost && r.URL.Path == "/v1.0/$batch" &&
+			strings.Contains(body, `"method":"DELETE"`) && strings.Contains(body, target)
+	}
+}
+
+// TestDestroyWithItsAnswersLostConvergesInOneRun: destroy of the main example, where the
+// directory and Exchange perform each removal and the answer is lost (a 500, or the connection
+// closed) while the replication window makes the repeats meet objects still visible. One
+// destroy with its wait leaves the tenant as before the apply, and a destroy plan at once is
+// empty: a removal repeated after a lost answer meets "not found", which is success.
+func TestDestroyWithItsAnswersLostConvergesInOneRun(t *testing.T) {
+	docs := example(t, "openfire.yaml")
+	destroy := provision.PlanOptions{Destroy: true}
+	for _, how := range []answerFault{answer500, answerDropped} {
+		t.Run(how.String(), func(t *testing.T) {
+			rules := []*loseRule{
+				{what: "Remove-RecipientPermission", match: cmdlet("Remove-RecipientPermission"), n: 1, how: how},
+				{what: "Remove-MailboxPermission", match: cmdlet("Remove-MailboxPermission"), n: 1, how: how},
+				{what: "Remove-ServicePrincipal", match: cmdlet("Remove-ServicePrincipal"), n: 1, how: how},
+				{what: "DELETE servicePrincipals", match: func(r *http.Request, body string) bool {
+					return requestTo(http.MethodDelete, "/v1.0/servicePrincipals/", "")(r, body) || batchDeleting("/servicePrincipals/")(r, body)
+				}, n: 1, how: how},
+				{what: "DELETE applications", match: func(r *http.Request, body string) bool {
+					return requestTo(http.MethodDelete, "/v1.0/applications/", "")(r, body) || batchDeleting("/applications/")(r, body)
+				}, n: 1, how: how},
+			}
+			f, loser := loseAnswers(t, simtenant.Faults{ReplicationLag: 2 * time.Second}, rules)
+			before := inventory(t, f.tenant)
+			f.applyAndWait(t, docs)
+			if lost := loser.lostAnswers(); len(lost) != 0 {
+				t.Fatalf("the apply lost answers %v: the rules match more than removals", lost)
+			}
+			ctx := context.Background()
+			res, err := f.engine.Apply(ctx, f.planWith(t, docs, destroy), nil)
+			if err != nil {
+				t.Fatalf("destroy: %v", err)
+			}
+			if err := f.engine.AwaitVisible(ctx, docs, destroy, res, provision.WaitOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"Remove-RecipientPermission", "Remove-MailboxPermission", "Remove-ServicePrincipal", "DELETE servicePrincipals", "DELETE applications"}
+			got := loser.lostAnswers()
+			slices.Sort(want)
+			slices.Sort(got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("answers lost -want +got (the test does not test what it says):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, inventory(t, f.tenant)); diff != "" {
+				t.Errorf("objects after destroy -before apply +after destroy:\n%s", diff)
+			}
+			if again := f.planWith(t, docs, destroy); !again.Empty() {
+				t.Errorf("destroy plan at once after destroy: %v", lines(again))
+			}
+		})
+	}
 }
