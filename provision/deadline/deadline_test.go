@@ -17,24 +17,19 @@ import (
 // These tests run on the wall clock, as the deadlines do, with timeouts of tens of milliseconds.
 
 // server serves handler and reports, when the test ends, whether every handler returned:
-// a stalled request must be abandoned, not leaked.
+// a stalled request must be abandoned, not leaked. (httptest.Server.Close waits for the
+// requests still being served.)
 func server(t *testing.T, handler http.HandlerFunc) *httptest.Server {
 	t.Helper()
-	var wg sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		handler(w, r)
-	}))
+	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
+		closed := make(chan struct{})
+		go func() { srv.Close(); close(closed) }()
 		select {
-		case <-done:
+		case <-closed:
 		case <-time.After(5 * time.Second):
 			t.Error("a handler still runs: the client did not abandon the stalled request")
 		}
-		srv.Close()
 	})
 	return srv
 }
