@@ -32,6 +32,13 @@ const (
 	// jitter) up to twice itself during the confirmation span, up to maxPoll after it.
 	firstPoll = 250 * time.Millisecond
 	maxPoll   = 2 * time.Second
+	// confirmPoll is the least wait between two clean reads. Once every write is older than
+	// the span, what the confirmations test is whether reads landing on other replicas agree,
+	// not whether time has passed, so they follow each other closely.
+	confirmPoll = firstPoll / 2
+	// probePoll is how often a probe reads an object created moments ago (see Engine.probe);
+	// it grows to twice itself.
+	probePoll = 150 * time.Millisecond
 )
 
 // WaitOptions tune AwaitVisible. The zero value uses the defaults.
@@ -111,10 +118,10 @@ func (e *Engine) AwaitVisible(ctx context.Context, docs []*manifests.Document, o
 		}
 		var wait time.Duration
 		if clean > 0 {
-			// Confirmations are spread evenly over what is left of the span, firstPoll apart
-			// at least.
+			// Confirmations are spread evenly over what is left of the span, confirmPoll
+			// apart at least.
 			left := w.ConfirmSpan - clk.Now().Sub(start)
-			wait = max(left/time.Duration(max(w.ConfirmReads-clean, 1)), firstPoll)
+			wait = max(left/time.Duration(max(w.ConfirmReads-clean, 1)), confirmPoll)
 		} else {
 			// Within the span (an ordinary day's replication) writes are about to show:
 			// read again soon, so the wait ends soon after they do. Past it the directory

@@ -84,12 +84,12 @@ func (e *Engine) lagging(fresh bool) func(error) bool {
 // otherwise than with replication lag, so that the writes referring to the object are not
 // sent into its replication (each refused write counts against the tenant's write budget, and
 // hundreds of them would each be retried). A probe that never succeeds changes nothing: the
-// writes then meet the lag and are retried. Being a read, it polls often (every quarter to
-// half second) rather than with the replication backoff, which is made for writes and
-// overshoots by up to its last wait, over a second on a 2 s lag: the writes it holds back, and
-// everything after them, go out soon after the object shows.
+// writes then meet the lag and are retried. Being a read, it polls often (every 150 to 300
+// ms) rather than with the replication backoff, which is made for writes and overshoots by up
+// to its last wait, over a second on a 2 s lag: the writes it holds back, and everything after
+// them, go out soon after the object shows.
 func (e *Engine) probe(ctx context.Context, read func(context.Context) error) {
-	policy := retry.Policy{BaseDelay: firstPoll, MaxDelay: 2 * firstPoll, MaxElapsed: graph.ReplicationPolicy().MaxElapsed}
+	policy := retry.Policy{BaseDelay: probePoll, MaxDelay: 2 * probePoll, MaxElapsed: graph.ReplicationPolicy().MaxElapsed}
 	_ = retry.Do(ctx, e.clock(), policy, func(ctx context.Context) error { return graph.Wrap(read(ctx)) }, graph.IsReplicationLag)
 }
 
