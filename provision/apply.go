@@ -50,6 +50,7 @@ func (r *ApplyResult) Counts() (applied, failed, skipped int) {
 type appState struct {
 	objectID, appID, spID string
 	freshApp, freshSP     bool
+	spAnswered            bool // a read of the fresh service principal answered (see batchWrites)
 	failed                bool
 }
 

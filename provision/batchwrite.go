@@ -37,7 +37,7 @@ func (e *Engine) batchWrites(ctx context.Context, cs []Change, sts []*appState, 
 		b   batcher
 	}
 	var pending []item
-	probes := map[string]bool{} // fresh service principals to probe
+	probes := map[string]*appState{} // fresh service principals not yet seen to answer
 	for i := range cs {
 		b, ok := kindNamed(cs[i].Kind).(batcher)
 		if !ok || leave(i) {
@@ -52,15 +52,17 @@ func (e *Engine) batchWrites(ctx context.Context, cs []Change, sts []*appState, 
 			continue
 		}
 		pending = append(pending, item{i, req, b})
-		if sts[i].freshSP && cs[i].Action != Delete {
-			probes[sts[i].spID] = true
+		if st := sts[i]; st.freshSP && !st.spAnswered && cs[i].Action != Delete {
+			probes[st.spID] = st
 		}
 	}
 	if len(pending) == 0 {
 		return
 	}
-	for id := range probes {
-		e.probeServicePrincipal(ctx, id)
+	for id, st := range probes {
+		// Once it has answered, a later stage's writes go straight out: an item that still
+		// lands on a lagging replica is sent again below, batched.
+		st.spAnswered = e.probeServicePrincipal(ctx, id) == nil
 	}
 	var mu sync.Mutex
 	_ = e.Graph.Retry(ctx, func(ctx context.Context) error {
@@ -112,8 +114,8 @@ func callsOf[T any](calls []T, send func(T) func(context.Context) error) []func(
 }
 
 // probeServicePrincipal reads the service principal id until it answers (see Engine.probe).
-func (e *Engine) probeServicePrincipal(ctx context.Context, id string) {
-	e.probe(ctx, func(ctx context.Context) error {
+func (e *Engine) probeServicePrincipal(ctx context.Context, id string) error {
+	return e.probe(ctx, func(ctx context.Context) error {
 		_, err := e.Graph.Graph.ServicePrincipals().ByServicePrincipalId(id).Get(ctx, &serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
 			QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: []string{"id"}}})
 		return err

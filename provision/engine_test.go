@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,7 +51,13 @@ func newFixtureWith(tb testing.TB, opts simtenant.Options, more ...simtest.Optio
 // directory or a fake Key Vault and are verified against sim's authority, waiting on clk.
 func newEngine(tb testing.TB, sim *simtest.Fixture, gc *graph.Client, xc *exchange.Client, clk clock.Clock) *provision.Engine {
 	tb.Helper()
-	dir := tb.TempDir()
+	// The sinks' base directory, one level down, so that a path like the examples'
+	// ../openfire-credentials.json is this engine's own too (fixtures made in one test or
+	// benchmark iterations would share tb.TempDir's parent).
+	dir := filepath.Join(tb.TempDir(), "cwd")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
 	// A fake Key Vault reached under any vault's host name, for the manifests that store
 	// their secret in one.
 	_, vaultClient := anyhost.Serve(tb, keyvaultsim.New(keyvaultsim.Options{Clock: clk}).Handler())

@@ -965,6 +965,9 @@ func (e *Engine) retirable(ctx context.Context, objectID string, spec *SecretSpe
 	if allReadable && !held[strings.ToLower(keyID)] {
 		return nil, false, nil
 	}
+	if len(wanted) == 0 {
+		return nil, true, nil // nothing to retire (a first delivery): no read needed
+	}
 	creds, err := e.readCredentials(ctx, objectID, spec.Name)
 	if err != nil {
 		return nil, true, err

@@ -87,10 +87,10 @@ func (e *Engine) lagging(fresh bool) func(error) bool {
 // writes then meet the lag and are retried. Being a read, it polls often (every 150 to 300
 // ms) rather than with the replication backoff, which is made for writes and overshoots by up
 // to its last wait, over a second on a 2 s lag: the writes it holds back, and everything after
-// them, go out soon after the object shows.
-func (e *Engine) probe(ctx context.Context, read func(context.Context) error) {
+// them, go out soon after the object shows. It returns nil once the object has answered.
+func (e *Engine) probe(ctx context.Context, read func(context.Context) error) error {
 	policy := retry.Policy{BaseDelay: probePoll, MaxDelay: 2 * probePoll, MaxElapsed: graph.ReplicationPolicy().MaxElapsed}
-	_ = retry.Do(ctx, e.clock(), policy, func(ctx context.Context) error { return graph.Wrap(read(ctx)) }, graph.IsReplicationLag)
+	return retry.Do(ctx, e.clock(), policy, func(ctx context.Context) error { return graph.Wrap(read(ctx)) }, graph.IsReplicationLag)
 }
 
 // visibleWithin is how long a read looks for an object whose create may have happened (its
