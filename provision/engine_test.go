@@ -189,6 +189,27 @@ func TestNoopPlanRoundTrips(t *testing.T) {
 	}
 }
 
+// TestApplyFromEmptyRoundTrips counts what apply of openfire.yaml from empty sends to Graph:
+// the upsert, the service principal, one probe of it (not one per stage that writes under
+// it), the consent batch, the credentials read before addPassword, addPassword, and the
+// user-assignment batch; a first delivery has nothing to retire and reads nothing more.
+func TestApplyFromEmptyRoundTrips(t *testing.T) {
+	f := newFixture(t, simtenant.Faults{})
+	p := f.plan(t, example(t, "openfire.yaml"))
+	f.tenant.ResetStats()
+	f.apply(t, p)
+	routes := f.tenant.Stats().ByRoute
+	if n := routes["GET /v1.0/servicePrincipals/{id}"]; n != 1 {
+		t.Errorf("apply probed the new service principal %d times, want once: %v", n, routes)
+	}
+	if n := routes["GET /v1.0/applications/{id}"]; n != 1 {
+		t.Errorf("apply read the application's credentials %d times, want once (before addPassword): %v", n, routes)
+	}
+	if n := graphRoundTrips(f.tenant); n > 7 {
+		t.Errorf("apply of openfire.yaml from empty took %d Graph round trips, want at most 7: %v", n, routes)
+	}
+}
+
 func TestDriftIsRepaired(t *testing.T) {
 	f := newFixture(t, simtenant.Faults{})
 	docs := example(t, "openfire.yaml")

@@ -177,7 +177,7 @@ func (servicePrincipalKind) apply(ctx context.Context, e *Engine, c *Change, st 
 			// a write against the tenant's budget), then create.
 			probe = false
 			id := st.objectID
-			e.probe(ctx, func(ctx context.Context) error {
+			_ = e.probe(ctx, func(ctx context.Context) error { // if it never shows, the create below meets the lag
 				_, err := client.Applications().ByApplicationId(id).Get(ctx, &applications.ApplicationItemRequestBuilderGetRequestConfiguration{
 					QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id"}}})
 				return err
